@@ -1,0 +1,1 @@
+"""随手报 Suishoubao: the core and the program."""

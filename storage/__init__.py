@@ -1,0 +1,1 @@
+"""Tables, queries and migrations; returns domain objects, never rows."""
