@@ -1,0 +1,211 @@
+"""The one place that assembles everything: settings, storage, the desk, handlers, delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats
+from telegram import Update as TelegramUpdate
+from telegram.constants import ParseMode
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.categories import load_categories
+from bot.delivery import Delivery
+from bot.desk import ReportDesk
+from bot.geo import Router, load_communities
+from bot.i18n import Texts
+from bot.settings import Settings
+from handlers.group import GroupHandlers
+from handlers.rider import RiderHandlers
+from handlers.transport import TelegramTransport
+from storage.db import make_engine, migrate
+from storage.store import Store
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Suishoubao:
+    """Everything the running bot is made of, so a test can reach any part of it."""
+
+    settings: Settings
+    application: Application  # type: ignore[type-arg]
+    store: Store
+    desk: ReportDesk
+    delivery: Delivery
+    texts: Texts
+    _delivery_task: asyncio.Task[None] | None = field(default=None, init=False)
+
+    async def open(self) -> None:
+        """Services that need the event loop: the schema, the links, the delivery worker."""
+        await migrate(self.store.engine)
+        await self.desk.seed_links(self.desk.router.areas)
+        self._delivery_task = asyncio.create_task(self.delivery.run(), name="delivery")
+
+    async def close(self) -> None:
+        self.delivery.stop()
+        if self._delivery_task is not None:
+            await self._delivery_task
+            self._delivery_task = None
+        await self.store.close()
+
+    async def start_polling(self, poll_timeout: int = 10) -> None:
+        """Run against Telegram in the background (tests and the demo); stop() ends it."""
+        await self.application.initialize()
+        await self.open()
+        await self._set_commands()
+        await self.application.start()
+        assert self.application.updater is not None
+        await self.application.updater.start_polling(
+            timeout=poll_timeout, allowed_updates=TelegramUpdate.ALL_TYPES
+        )
+
+    async def stop(self) -> None:
+        assert self.application.updater is not None
+        if self.application.updater.running:
+            await self.application.updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        await self.close()
+        await self.application.shutdown()
+
+    def run_polling(self) -> None:
+        """The production loop: PTB owns the event loop and calls our hooks around it."""
+        self.application.run_polling(allowed_updates=TelegramUpdate.ALL_TYPES)
+
+    async def _set_commands(self) -> None:
+        lang = self.settings.default_language
+        describe = self.texts.catalogues[lang]
+        await self.application.bot.set_my_commands(
+            [
+                BotCommand("start", describe["cmd_start"]),
+                BotCommand("cancel", describe["cmd_cancel"]),
+                BotCommand("lang", describe["cmd_lang"]),
+            ],
+            scope=BotCommandScopeAllPrivateChats(),
+        )
+        await self.application.bot.set_my_commands(
+            [BotCommand("link", describe["cmd_link"])], scope=BotCommandScopeAllGroupChats()
+        )
+
+
+def assemble(settings: Settings, *, clock: Clock = utcnow) -> Suishoubao:
+    """Build the bot; configuration files are read here, so their errors stop start-up."""
+    if settings.bot_token is None:
+        raise ValueError("assemble() needs settings.bot_token")
+    areas = load_communities(settings.communities_file, default_language=settings.default_language)
+    categories = load_categories(settings.categories_file)
+    router = Router(areas, tolerance_m=settings.routing_tolerance_m)
+    texts = Texts.load()
+    store = Store(make_engine(settings.database_url))
+
+    holder: dict[str, Suishoubao] = {}
+
+    async def post_init(_: Application) -> None:  # type: ignore[type-arg]
+        await holder["bot"].open()
+        await holder["bot"]._set_commands()
+
+    async def post_shutdown(_: Application) -> None:  # type: ignore[type-arg]
+        await holder["bot"].close()
+
+    application = (
+        Application.builder()
+        .token(settings.bot_token)
+        .base_url(f"{settings.telegram_api_url}/bot")
+        .base_file_url(f"{settings.telegram_api_url}/file/bot")
+        # Proactive throttling to Telegram's limits (30/s overall, 20/min per group); a 429 that
+        # still comes back is not retried here but handed to the delivery worker's schedule.
+        .rate_limiter(AIORateLimiter(max_retries=0))
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+        .build()
+    )
+    transport = TelegramTransport(application.bot)
+    delivery = Delivery(
+        store=store,
+        transport=transport,
+        router=router,
+        categories=categories,
+        texts=texts,
+        settings=settings,
+        clock=clock,
+    )
+    desk = ReportDesk(
+        store=store,
+        router=router,
+        categories=categories,
+        texts=texts,
+        settings=settings,
+        clock=clock,
+        notify=delivery.wake,
+    )
+    delivery.on_chat_gone = desk.bot_left
+    register(application, RiderHandlers(desk), GroupHandlers(desk), texts, settings)
+    bot = Suishoubao(settings, application, store, desk, delivery, texts)
+    holder["bot"] = bot
+    return bot
+
+
+def register(
+    application: Application,  # type: ignore[type-arg]
+    rider: RiderHandlers,
+    group: GroupHandlers,
+    texts: Texts,
+    settings: Settings,
+) -> None:
+    """The handler table. Order matters within a group: the first match wins."""
+    private = filters.ChatType.PRIVATE
+    groups = filters.ChatType.GROUPS
+    # Live locations send their later points as edited messages; only new messages file anything.
+    new = filters.UpdateType.MESSAGE
+    application.add_handlers(
+        [
+            CommandHandler("start", rider.start, private),
+            CommandHandler("help", rider.help, private),
+            CommandHandler("cancel", rider.cancel, private),
+            CommandHandler("lang", rider.lang, private),
+            CommandHandler("link", group.link, groups),
+            CommandHandler("link", group.link_in_private, private),
+            MessageHandler(filters.StatusUpdate.MIGRATE, group.migrated),
+            MessageHandler(private & new & filters.PHOTO, rider.photo),
+            MessageHandler(private & new & filters.Document.ALL, rider.document),
+            MessageHandler(private & new & (filters.LOCATION | filters.VENUE), rider.location),
+            MessageHandler(private & new & filters.TEXT & ~filters.COMMAND, rider.text),
+            # Must stay last among private messages: everything else gets a hint.
+            MessageHandler(private & new, rider.other),
+            CallbackQueryHandler(rider.press),
+            ChatMemberHandler(group.membership, ChatMemberHandler.MY_CHAT_MEMBER),
+        ]
+    )
+
+    async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("update failed", exc_info=context.error)
+        chat = update.effective_chat if isinstance(update, TelegramUpdate) else None
+        if chat is not None and chat.type == "private":
+            try:
+                await chat.send_message(
+                    texts(settings.default_language, "error_generic"), parse_mode=ParseMode.HTML
+                )
+            except Exception:
+                log.exception("could not tell the rider about the error")
+
+    application.add_error_handler(on_error)

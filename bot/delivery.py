@@ -1,0 +1,260 @@
+"""The delivery worker: sends what the outbox holds, once, in order per chat, within limits."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from bot.domain import Button, Category, Language, OutMessage, Photo
+from bot.geo import Router
+from bot.i18n import Texts
+from bot.render import card_caption
+from bot.settings import Settings
+from storage.store import Card, OutboxItem, Store
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    message_id: int
+    photo_file_id: str | None = None
+
+
+class RetryLater(Exception):
+    """Telegram asked us to slow down (429)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"retry after {seconds}s")
+        self.seconds = seconds
+
+
+class ChatGone(Exception):
+    """The bot can no longer write to the chat (removed, blocked, chat deleted)."""
+
+
+class ChatMoved(Exception):
+    """The group became a supergroup with a new id."""
+
+    def __init__(self, new_chat_id: int) -> None:
+        super().__init__(f"moved to {new_chat_id}")
+        self.new_chat_id = new_chat_id
+
+
+class Undeliverable(Exception):
+    """Telegram refused the message itself; sending it again would fail the same way."""
+
+
+class Transient(Exception):
+    """A network fault or a server error: worth another try later."""
+
+
+class Transport(Protocol):
+    async def send(self, message: OutMessage, upload: bytes | None) -> Sent: ...
+
+
+class Delivery:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        transport: Transport,
+        router: Router,
+        categories: Sequence[Category],
+        texts: Texts,
+        settings: Settings,
+        clock: Clock,
+        on_chat_gone: Callable[[int], object] | None = None,
+        lease: timedelta = timedelta(seconds=60),
+        batch: int = 200,
+        parallel_chats: int = 16,
+    ) -> None:
+        self.store = store
+        self.transport = transport
+        self.router = router
+        self.categories = {c.id: c for c in categories}
+        self.texts = texts
+        self.settings = settings
+        self.clock = clock
+        self.on_chat_gone = on_chat_gone
+        self.lease = lease
+        self.batch = batch
+        self.parallel = asyncio.Semaphore(parallel_chats)
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Send what is due until stopped; sleep until the next retry or a wake-up."""
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                worked = await self.deliver_due()
+            except Exception:
+                log.exception("delivery round failed; trying again shortly")
+                worked = False
+            if worked:
+                continue
+            try:
+                async with self.store.tx() as tx:
+                    due = await tx.next_due()
+            except Exception:
+                log.exception("could not read the outbox")
+                due = None
+            wait = 5.0
+            if due is not None:
+                wait = min(wait, max(0.05, (due - self.clock()).total_seconds()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    async def deliver_due(self) -> bool:
+        """One round: lease what is due, send it chat by chat; True if anything was leased."""
+        now = self.clock()
+        async with self.store.tx() as tx:
+            items = await tx.claim_due(now, self.lease, self.batch)
+        if not items:
+            return False
+        by_chat: dict[int, list[OutboxItem]] = defaultdict(list)
+        for item in items:
+            assert item.chat_id is not None
+            by_chat[item.chat_id].append(item)
+        # Chats go in parallel, each chat's messages in order: a busy group waiting out its flood
+        # limit must not hold up riders' confirmations in other chats.
+        await asyncio.gather(*(self._deliver_chat(chat, queue) for chat, queue in by_chat.items()))
+        return True
+
+    async def _deliver_chat(self, chat_id: int, queue: list[OutboxItem]) -> None:
+        async with self.parallel:
+            for index, item in enumerate(queue):
+                try:
+                    await self._deliver(item)
+                except RetryLater as exc:
+                    await self._postpone(queue[index:], exc.seconds, str(exc), count=False)
+                    return
+                except ChatMoved as exc:
+                    async with self.store.tx() as tx:
+                        await tx.move_chat(chat_id, exc.new_chat_id)
+                    await self._postpone(queue[index:], 0, str(exc), count=False)
+                    self.wake()
+                    return
+                except ChatGone as exc:
+                    log.warning("chat %s is gone: %s", chat_id, exc)
+                    await self._chat_gone(chat_id, queue[index:], str(exc))
+                    return
+                except Undeliverable as exc:
+                    log.error("message %s refused for good: %s", item.key, exc)
+                    async with self.store.tx() as tx:
+                        await tx.mark_failed(item.id, str(exc))
+                except Transient as exc:
+                    backoff = min(300.0, 2.0 ** min(item.attempts, 9))
+                    log.warning("message %s failed (%s); retry in %ss", item.key, exc, backoff)
+                    await self._postpone([item], backoff, str(exc), count=True)
+                    await self._postpone(queue[index + 1 :], backoff, "behind a retry", count=False)
+                    return
+
+    async def _deliver(self, item: OutboxItem) -> None:
+        message, upload, media_id = await self._compose(item)
+        if message is None:
+            async with self.store.tx() as tx:
+                await tx.mark_failed(item.id, "nothing to send any more")
+            return
+        sent = await self.transport.send(message, upload)
+        now = self.clock()
+        async with self.store.tx() as tx:
+            await tx.mark_sent(item.id, sent.message_id, now)
+            if media_id is not None and sent.photo_file_id is not None:
+                await tx.remember_file_id(media_id, sent.photo_file_id)
+            if item.kind == "card" and item.report_id is not None and item.community_id:
+                card = Card(item.report_id, item.community_id, message.chat_id, sent.message_id)
+                await tx.add_card(card, now)
+        log.info("sent %s to %s", item.key, message.chat_id, extra={"report": item.report_id})
+
+    async def _compose(
+        self, item: OutboxItem
+    ) -> tuple[OutMessage | None, bytes | None, int | None]:
+        """Build the message; cards are rendered now, from the report as it is now."""
+        assert item.chat_id is not None
+        if item.kind in ("card", "supervisor_card"):
+            assert item.report_id is not None
+            async with self.store.tx() as tx:
+                report = await tx.report(item.report_id)
+                if report is None:
+                    return None, None, None
+                rider = await tx.rider_by_id(report.rider_id)
+                upload = None
+                photo = report.photo
+                if photo.media_id is not None:
+                    data, file_id = await tx.media(photo.media_id)
+                    photo = Photo(file_id=file_id, media_id=photo.media_id)
+                    upload = None if file_id else data
+            community = item.community_id if item.kind == "card" else None
+            lang = self._language(community)
+            name = self.router.area(report.community_id).name if report.community_id else None
+            caption = card_caption(
+                self.texts,
+                lang,
+                report,
+                self.categories[report.category],
+                name,
+                rider.pseudonym,
+                self.settings.timezone,
+            )
+            message = OutMessage(chat_id=item.chat_id, text=caption, photo=photo)
+            return message, upload, photo.media_id
+        payload = item.payload
+        buttons = tuple(
+            tuple(Button(b["text"], b.get("data"), b.get("url")) for b in row)
+            for row in payload.get("buttons", ())
+        )
+        message = OutMessage(
+            chat_id=item.chat_id,
+            text=str(payload["text"]),
+            buttons=buttons,
+            reply_to_message_id=payload.get("reply_to"),
+            remove_reply_keyboard=bool(payload.get("remove_keyboard", False)),
+        )
+        return message, None, None
+
+    def _language(self, community_id: str | None) -> Language:
+        if community_id is None:
+            return self.settings.default_language
+        return Language(self.router.area(community_id).language)
+
+    async def _postpone(
+        self, items: Sequence[OutboxItem], seconds: float, error: str, *, count: bool
+    ) -> None:
+        at = self.clock() + timedelta(seconds=seconds)
+        async with self.store.tx() as tx:
+            for item in items:
+                await tx.mark_retry(item.id, at, error, count=count)
+
+    async def _chat_gone(self, chat_id: int, items: Sequence[OutboxItem], error: str) -> None:
+        community_items = [i for i in items if i.community_id is not None]
+        others = [i for i in items if i.community_id is None]
+        async with self.store.tx() as tx:
+            for item in others:
+                await tx.mark_failed(item.id, error)
+        if community_items and self.on_chat_gone is not None:
+            # The desk unlinks the group, parks its messages until a new link, tells supervisors.
+            await _maybe_await(self.on_chat_gone(chat_id))
+        elif community_items:
+            await self._postpone(community_items, 60, error, count=True)
+
+
+async def _maybe_await(value: object) -> None:
+    if asyncio.iscoroutine(value):
+        await value

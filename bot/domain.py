@@ -1,0 +1,143 @@
+"""Domain values of 随手报, free of Telegram types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Language(StrEnum):
+    ZH = "zh"
+    EN = "en"
+
+    @classmethod
+    def from_telegram(cls, code: str | None, default: Language) -> Language:
+        """The rider's Telegram language when it is zh* or en*, else the default."""
+        code = (code or "").lower()
+        if code.startswith("zh"):
+            return cls.ZH
+        if code.startswith("en"):
+            return cls.EN
+        return default
+
+
+class Status(StrEnum):
+    OPEN = "open"
+    CLAIMED = "claimed"
+    RESOLVED = "resolved"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+    UNROUTED = "unrouted"
+
+
+class RouteKind(StrEnum):
+    INSIDE = "inside"
+    NEAR = "near"
+    OUTSIDE = "outside"
+
+
+class Step(StrEnum):
+    """What a rider's draft is waiting for."""
+
+    PHOTO = "photo"
+    LOCATION = "location"
+    CATEGORY = "category"
+    NOTE = "note"
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    id: str
+    emoji: str
+    names: dict[Language, str]
+    sla_hours: float
+    urgent: bool = False
+
+    def label(self, lang: Language) -> str:
+        return f"{self.emoji} {self.names[lang]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Photo:
+    """A photo as Telegram knows it, or as bytes we stripped of metadata ourselves."""
+
+    file_id: str | None = None
+    media_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rider:
+    id: int
+    telegram_id: int
+    language: Language
+
+    @property
+    def pseudonym(self) -> str:
+        return f"R-{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    rider_id: int
+    photo: Photo | None = None
+    lat: float | None = None
+    lon: float | None = None
+    category: str | None = None
+    note: str | None = None
+    step: Step = Step.PHOTO
+    updated_at: datetime | None = None
+
+    @property
+    def has_location(self) -> bool:
+        return self.lat is not None and self.lon is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    number: int
+    rider_id: int
+    category: str
+    lat: float
+    lon: float
+    photo: Photo
+    note: str | None
+    status: Status
+    community_id: str | None
+    route_kind: RouteKind
+    route_distance_m: float
+    filed_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    report_number: int
+    at: datetime
+    from_status: Status | None
+    to_status: Status
+    actor: str
+    note: str | None = None
+    community_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """An inline button: a label and either callback data or a URL."""
+
+    text: str
+    data: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutMessage:
+    """What to show a chat, in terms any transport can carry out."""
+
+    chat_id: int
+    text: str
+    photo: Photo | None = None
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    reply_to_message_id: int | None = None
+    remove_reply_keyboard: bool = False
+    extra: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,513 @@
+"""Queries, grouped in one transaction object; they take and return domain values."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bot.domain import Draft, Event, Language, Photo, Report, Rider, RouteKind, Status, Step
+from storage.tables import (
+    cards,
+    community_links,
+    drafts,
+    events,
+    media,
+    outbox,
+    reports,
+    riders,
+)
+
+
+class OutboxState:
+    PENDING = "pending"
+    # Waiting for a staff group to be linked to the community (or re-linked after removal).
+    WAITING = "waiting"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    key: str
+    kind: str
+    chat_id: int | None
+    community_id: str | None
+    report_id: int | None
+    payload: dict[str, Any]
+    attempts: int
+    next_attempt_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    report_number: int
+    community_id: str
+    chat_id: int
+    message_id: int
+
+
+class Store:
+    """The database, opened once; every unit of work is one `async with store.tx()`."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @asynccontextmanager
+    async def tx(self) -> AsyncIterator[Tx]:
+        async with self.engine.begin() as conn:
+            yield Tx(conn)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+class Tx:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    # riders ------------------------------------------------------------------------------------
+
+    async def rider(self, telegram_id: int, language: Language, now: datetime) -> Rider:
+        """The rider with this Telegram id, enrolled on first contact."""
+        row = await self._one(sa.select(riders).where(riders.c.telegram_id == telegram_id))
+        if row is None:
+            try:
+                async with self.conn.begin_nested():
+                    await self.conn.execute(
+                        sa.insert(riders).values(
+                            telegram_id=telegram_id,
+                            language=language.value,
+                            language_chosen=False,
+                            created_at=now,
+                        )
+                    )
+            except IntegrityError:
+                pass  # enrolled a moment ago by a concurrent update of the same rider
+            row = await self._one(sa.select(riders).where(riders.c.telegram_id == telegram_id))
+            assert row is not None
+        return _rider(row)
+
+    async def rider_by_id(self, rider_id: int) -> Rider:
+        row = await self._one(sa.select(riders).where(riders.c.id == rider_id))
+        assert row is not None, f"no rider {rider_id}"
+        return _rider(row)
+
+    async def set_language(self, rider_id: int, language: Language) -> None:
+        await self.conn.execute(
+            sa.update(riders)
+            .where(riders.c.id == rider_id)
+            .values(language=language.value, language_chosen=True)
+        )
+
+    # drafts ------------------------------------------------------------------------------------
+
+    async def draft(self, rider_id: int) -> Draft | None:
+        row = await self._one(sa.select(drafts).where(drafts.c.rider_id == rider_id))
+        return None if row is None else _draft(row)
+
+    async def save_draft(self, draft: Draft, now: datetime) -> Draft:
+        values = {
+            "photo_file_id": draft.photo.file_id if draft.photo else None,
+            "media_id": draft.photo.media_id if draft.photo else None,
+            "lat": draft.lat,
+            "lon": draft.lon,
+            "category": draft.category,
+            "note": draft.note,
+            "step": draft.step.value,
+            "updated_at": now,
+        }
+        changed = await self.conn.execute(
+            sa.update(drafts).where(drafts.c.rider_id == draft.rider_id).values(**values)
+        )
+        if changed.rowcount == 0:
+            await self.conn.execute(
+                sa.insert(drafts).values(rider_id=draft.rider_id, created_at=now, **values)
+            )
+        saved = await self.draft(draft.rider_id)
+        assert saved is not None
+        return saved
+
+    async def take_draft(self, draft: Draft) -> bool:
+        """Remove the draft as it was read; False if another update changed or filed it first."""
+        gone = await self.conn.execute(
+            sa.delete(drafts).where(
+                drafts.c.rider_id == draft.rider_id, drafts.c.updated_at == draft.updated_at
+            )
+        )
+        return gone.rowcount == 1
+
+    async def drop_draft(self, rider_id: int) -> bool:
+        gone = await self.conn.execute(sa.delete(drafts).where(drafts.c.rider_id == rider_id))
+        return gone.rowcount > 0
+
+    # media -------------------------------------------------------------------------------------
+
+    async def add_media(self, data: bytes, mime_type: str, now: datetime) -> int:
+        result = await self.conn.execute(
+            sa.insert(media)
+            .values(data=data, mime_type=mime_type, created_at=now)
+            .returning(media.c.id)
+        )
+        return int(result.scalar_one())
+
+    async def media(self, media_id: int) -> tuple[bytes, str | None]:
+        row = await self._one(sa.select(media).where(media.c.id == media_id))
+        assert row is not None, f"no media {media_id}"
+        return bytes(row["data"]), row["telegram_file_id"]
+
+    async def remember_file_id(self, media_id: int, file_id: str) -> None:
+        await self.conn.execute(
+            sa.update(media).where(media.c.id == media_id).values(telegram_file_id=file_id)
+        )
+
+    # reports -----------------------------------------------------------------------------------
+
+    async def add_report(
+        self,
+        *,
+        rider_id: int,
+        category: str,
+        lat: float,
+        lon: float,
+        photo: Photo,
+        note: str | None,
+        status: Status,
+        community_id: str | None,
+        route_kind: RouteKind,
+        route_distance_m: float,
+        now: datetime,
+    ) -> Report:
+        result = await self.conn.execute(
+            sa.insert(reports)
+            .values(
+                rider_id=rider_id,
+                category=category,
+                lat=lat,
+                lon=lon,
+                photo_file_id=photo.file_id,
+                media_id=photo.media_id,
+                note=note,
+                status=status.value,
+                community_id=community_id,
+                route_kind=route_kind.value,
+                route_distance_m=route_distance_m,
+                filed_at=now,
+                updated_at=now,
+            )
+            .returning(reports.c.id)
+        )
+        number = int(result.scalar_one())
+        await self.add_event(
+            Event(number, now, None, status, actor=f"rider:{rider_id}", community_id=community_id)
+        )
+        report = await self.report(number)
+        assert report is not None
+        return report
+
+    async def report(self, number: int) -> Report | None:
+        row = await self._one(sa.select(reports).where(reports.c.id == number))
+        return None if row is None else _report(row)
+
+    async def reports_filed_since(self, rider_id: int, since: datetime) -> int:
+        result = await self.conn.execute(
+            sa.select(sa.func.count())
+            .select_from(reports)
+            .where(reports.c.rider_id == rider_id, reports.c.filed_at >= since)
+        )
+        return int(result.scalar_one())
+
+    async def add_event(self, event: Event) -> None:
+        await self.conn.execute(
+            sa.insert(events).values(
+                report_id=event.report_number,
+                at=event.at,
+                from_status=event.from_status.value if event.from_status else None,
+                to_status=event.to_status.value,
+                actor=event.actor,
+                note=event.note,
+                community_id=event.community_id,
+            )
+        )
+
+    async def events_of(self, number: int) -> list[Event]:
+        result = await self.conn.execute(
+            sa.select(events).where(events.c.report_id == number).order_by(events.c.id)
+        )
+        return [
+            Event(
+                report_number=row["report_id"],
+                at=row["at"],
+                from_status=Status(row["from_status"]) if row["from_status"] else None,
+                to_status=Status(row["to_status"]),
+                actor=row["actor"],
+                note=row["note"],
+                community_id=row["community_id"],
+            )
+            for row in result.mappings()
+        ]
+
+    # staff groups ------------------------------------------------------------------------------
+
+    async def links(self) -> dict[str, int]:
+        result = await self.conn.execute(sa.select(community_links))
+        return {row["community_id"]: int(row["chat_id"]) for row in result.mappings()}
+
+    async def link(self, community_id: str, chat_id: int, by: int | None, now: datetime) -> None:
+        """Make chat_id the staff group of community_id (a chat serves one community)."""
+        await self.conn.execute(
+            sa.delete(community_links).where(
+                sa.or_(
+                    community_links.c.community_id == community_id,
+                    community_links.c.chat_id == chat_id,
+                )
+            )
+        )
+        await self.conn.execute(
+            sa.insert(community_links).values(
+                community_id=community_id, chat_id=chat_id, linked_by=by, linked_at=now
+            )
+        )
+
+    async def unlink_chat(self, chat_id: int) -> str | None:
+        """Forget the group; returns the community it served, if any."""
+        result = await self.conn.execute(
+            sa.delete(community_links)
+            .where(community_links.c.chat_id == chat_id)
+            .returning(community_links.c.community_id)
+        )
+        community_id: str | None = result.scalar_one_or_none()
+        return community_id
+
+    async def move_chat(self, old_chat_id: int, new_chat_id: int) -> str | None:
+        """A group became a supergroup: its link, cards and queued messages follow it."""
+        result = await self.conn.execute(
+            sa.update(community_links)
+            .where(community_links.c.chat_id == old_chat_id)
+            .values(chat_id=new_chat_id)
+            .returning(community_links.c.community_id)
+        )
+        community_id: str | None = result.scalar_one_or_none()
+        await self.conn.execute(
+            sa.update(outbox)
+            .where(outbox.c.chat_id == old_chat_id, outbox.c.state == OutboxState.PENDING)
+            .values(chat_id=new_chat_id)
+        )
+        return community_id
+
+    # outbox ------------------------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        *,
+        key: str,
+        kind: str,
+        chat_id: int | None,
+        now: datetime,
+        payload: Mapping[str, Any] | None = None,
+        report_id: int | None = None,
+        community_id: str | None = None,
+    ) -> bool:
+        """Queue a message once: a second intent with the same key is ignored."""
+        exists = await self._one(sa.select(outbox.c.id).where(outbox.c.key == key))
+        if exists is not None:
+            return False
+        await self.conn.execute(
+            sa.insert(outbox).values(
+                key=key,
+                kind=kind,
+                chat_id=chat_id,
+                community_id=community_id,
+                report_id=report_id,
+                payload=dict(payload or {}),
+                state=OutboxState.PENDING if chat_id is not None else OutboxState.WAITING,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+        return True
+
+    async def release_waiting(self, community_id: str, chat_id: int, now: datetime) -> int:
+        """A group was linked: what waited for the community goes out to it."""
+        result = await self.conn.execute(
+            sa.update(outbox)
+            .where(outbox.c.community_id == community_id, outbox.c.state == OutboxState.WAITING)
+            .values(chat_id=chat_id, state=OutboxState.PENDING, next_attempt_at=now)
+        )
+        return int(result.rowcount)
+
+    async def hold_chat(self, chat_id: int) -> int:
+        """The bot left a group: its queued community messages wait for the next link."""
+        result = await self.conn.execute(
+            sa.update(outbox)
+            .where(
+                outbox.c.chat_id == chat_id,
+                outbox.c.state == OutboxState.PENDING,
+                outbox.c.community_id.is_not(None),
+            )
+            .values(state=OutboxState.WAITING, chat_id=None, lease_until=None)
+        )
+        return int(result.rowcount)
+
+    async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[OutboxItem]:
+        """Lease due messages to this worker; a lease that runs out makes them due again."""
+        free = sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now)
+        result = await self.conn.execute(
+            sa.select(outbox)
+            .where(outbox.c.state == OutboxState.PENDING, outbox.c.next_attempt_at <= now, free)
+            .order_by(outbox.c.id)
+            .limit(limit)
+        )
+        rows = list(result.mappings())
+        claimed: list[OutboxItem] = []
+        for row in rows:
+            taken = await self.conn.execute(
+                sa.update(outbox)
+                .where(outbox.c.id == row["id"], outbox.c.state == OutboxState.PENDING, free)
+                .values(lease_until=now + lease)
+            )
+            if taken.rowcount == 1:
+                claimed.append(_outbox(row))
+        return claimed
+
+    async def next_due(self) -> datetime | None:
+        result = await self.conn.execute(
+            sa.select(outbox.c.next_attempt_at)
+            .where(outbox.c.state == OutboxState.PENDING)
+            .order_by(outbox.c.next_attempt_at)
+            .limit(1)
+        )
+        value: datetime | None = result.scalar_one_or_none()
+        return value
+
+    async def mark_sent(self, item_id: int, message_id: int | None, now: datetime) -> None:
+        await self.conn.execute(
+            sa.update(outbox)
+            .where(outbox.c.id == item_id)
+            .values(
+                state=OutboxState.SENT,
+                message_id=message_id,
+                sent_at=now,
+                lease_until=None,
+                attempts=outbox.c.attempts + 1,
+            )
+        )
+
+    async def mark_retry(self, item_id: int, at: datetime, error: str, *, count: bool) -> None:
+        await self.conn.execute(
+            sa.update(outbox)
+            .where(outbox.c.id == item_id)
+            .values(
+                next_attempt_at=at,
+                last_error=error[:500],
+                lease_until=None,
+                attempts=outbox.c.attempts + (1 if count else 0),
+            )
+        )
+
+    async def mark_failed(self, item_id: int, error: str) -> None:
+        await self.conn.execute(
+            sa.update(outbox)
+            .where(outbox.c.id == item_id)
+            .values(state=OutboxState.FAILED, last_error=error[:500], lease_until=None)
+        )
+
+    async def outbox_counts(self) -> dict[str, int]:
+        result = await self.conn.execute(
+            sa.select(outbox.c.state, sa.func.count()).group_by(outbox.c.state)
+        )
+        return {str(state): int(n) for state, n in result.tuples()}
+
+    # cards -------------------------------------------------------------------------------------
+
+    async def add_card(self, card: Card, now: datetime) -> None:
+        await self.conn.execute(
+            sa.insert(cards).values(
+                report_id=card.report_number,
+                community_id=card.community_id,
+                chat_id=card.chat_id,
+                message_id=card.message_id,
+                posted_at=now,
+            )
+        )
+
+    async def cards_of(self, number: int) -> list[Card]:
+        result = await self.conn.execute(sa.select(cards).where(cards.c.report_id == number))
+        return [
+            Card(row["report_id"], row["community_id"], int(row["chat_id"]), int(row["message_id"]))
+            for row in result.mappings()
+        ]
+
+    # -------------------------------------------------------------------------------------------
+
+    async def _one(self, query: sa.Select[Any]) -> RowMapping | None:
+        result = await self.conn.execute(query)
+        row: RowMapping | None = result.mappings().first()
+        return row
+
+
+def _rider(row: RowMapping) -> Rider:
+    return Rider(
+        id=row["id"], telegram_id=int(row["telegram_id"]), language=Language(row["language"])
+    )
+
+
+def _draft(row: RowMapping) -> Draft:
+    photo = None
+    if row["photo_file_id"] is not None or row["media_id"] is not None:
+        photo = Photo(file_id=row["photo_file_id"], media_id=row["media_id"])
+    return Draft(
+        rider_id=row["rider_id"],
+        photo=photo,
+        lat=row["lat"],
+        lon=row["lon"],
+        category=row["category"],
+        note=row["note"],
+        step=Step(row["step"]),
+        updated_at=row["updated_at"],
+    )
+
+
+def _report(row: RowMapping) -> Report:
+    return Report(
+        number=row["id"],
+        rider_id=row["rider_id"],
+        category=row["category"],
+        lat=row["lat"],
+        lon=row["lon"],
+        photo=Photo(file_id=row["photo_file_id"], media_id=row["media_id"]),
+        note=row["note"],
+        status=Status(row["status"]),
+        community_id=row["community_id"],
+        route_kind=RouteKind(row["route_kind"]),
+        route_distance_m=row["route_distance_m"],
+        filed_at=row["filed_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _outbox(row: RowMapping) -> OutboxItem:
+    return OutboxItem(
+        id=row["id"],
+        key=row["key"],
+        kind=row["kind"],
+        chat_id=None if row["chat_id"] is None else int(row["chat_id"]),
+        community_id=row["community_id"],
+        report_id=row["report_id"],
+        payload=dict(row["payload"]),
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+    )
+
+
+def chunks(items: Sequence[int], size: int) -> list[Sequence[int]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -1,0 +1,150 @@
+"""The schema, in SQLAlchemy Core; the migrations in storage/migrations create exactly this."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Store naive UTC, hand back aware UTC, on SQLite and PostgreSQL alike."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass an aware one")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC)
+
+
+metadata = sa.MetaData()
+
+riders = sa.Table(
+    "riders",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("telegram_id", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("language", sa.String(8), nullable=False),
+    sa.Column("language_chosen", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+media = sa.Table(
+    "media",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("mime_type", sa.String(64), nullable=False),
+    # Once uploaded, Telegram's own file_id is reused instead of the bytes.
+    sa.Column("telegram_file_id", sa.String(256)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+drafts = sa.Table(
+    "drafts",
+    metadata,
+    sa.Column("rider_id", sa.Integer, sa.ForeignKey("riders.id"), primary_key=True),
+    sa.Column("photo_file_id", sa.String(256)),
+    sa.Column("media_id", sa.Integer, sa.ForeignKey("media.id")),
+    sa.Column("lat", sa.Float),
+    sa.Column("lon", sa.Float),
+    sa.Column("category", sa.String(32)),
+    sa.Column("note", sa.Text),
+    sa.Column("step", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+reports = sa.Table(
+    "reports",
+    metadata,
+    # The public number riders and staff see as #123.
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("rider_id", sa.Integer, sa.ForeignKey("riders.id"), nullable=False),
+    sa.Column("category", sa.String(32), nullable=False),
+    sa.Column("lat", sa.Float, nullable=False),
+    sa.Column("lon", sa.Float, nullable=False),
+    sa.Column("photo_file_id", sa.String(256)),
+    sa.Column("media_id", sa.Integer, sa.ForeignKey("media.id")),
+    sa.Column("note", sa.Text),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("community_id", sa.String(64)),
+    sa.Column("route_kind", sa.String(16), nullable=False),
+    sa.Column("route_distance_m", sa.Float, nullable=False),
+    sa.Column("filed_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_reports_rider_filed", "rider_id", "filed_at"),
+    sa.Index("ix_reports_community_status", "community_id", "status"),
+    sa.Index("ix_reports_filed", "filed_at"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("report_id", sa.Integer, sa.ForeignKey("reports.id"), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("from_status", sa.String(16)),
+    sa.Column("to_status", sa.String(16), nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("note", sa.Text),
+    sa.Column("community_id", sa.String(64)),
+    sa.Index("ix_events_report", "report_id", "id"),
+    sa.Index("ix_events_at", "at"),
+)
+
+community_links = sa.Table(
+    "community_links",
+    metadata,
+    sa.Column("community_id", sa.String(64), primary_key=True),
+    sa.Column("chat_id", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("linked_by", sa.BigInteger),
+    sa.Column("linked_at", UTCDateTime, nullable=False),
+)
+
+# One row a message to send: the intent is committed with the change that caused it, and the
+# delivery worker sends it later, so a crash or an outage between the two loses nothing.
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # What this message is about, unique, so the same intent is never queued twice.
+    sa.Column("key", sa.String(128), nullable=False, unique=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("chat_id", sa.BigInteger),
+    sa.Column("community_id", sa.String(64)),
+    sa.Column("report_id", sa.Integer, sa.ForeignKey("reports.id")),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("lease_until", UTCDateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("message_id", sa.BigInteger),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime),
+    sa.Index("ix_outbox_due", "state", "next_attempt_at"),
+    sa.Index("ix_outbox_chat", "chat_id", "state"),
+)
+
+cards = sa.Table(
+    "cards",
+    metadata,
+    sa.Column("report_id", sa.Integer, sa.ForeignKey("reports.id"), primary_key=True),
+    sa.Column("community_id", sa.String(64), primary_key=True),
+    sa.Column("chat_id", sa.BigInteger, nullable=False),
+    sa.Column("message_id", sa.BigInteger, nullable=False),
+    sa.Column("posted_at", UTCDateTime, nullable=False),
+)
