@@ -335,21 +335,29 @@ def _check_overlaps(areas: Sequence[CommunityArea], prefix: str) -> None:
 
 
 def _check_point(lat: float, lon: float) -> None:
+    """ValueError unless lat is a number in -90..90 and lon one in -180..180."""
+    try:
+        ok = -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0  # False for NaN
+    except TypeError:
+        ok = False
+    if ok and not isinstance(lat, bool) and not isinstance(lon, bool):
+        return
     for label, value, limit in (("latitude", lat, 90.0), ("longitude", lon, 180.0)):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"{label} must be a number, not {value!r}")
         if not math.isfinite(value) or abs(value) > limit:
             raise ValueError(f"{label} must be within -{limit:.0f}..{limit:.0f}, not {value!r}")
+    raise ValueError(f"latitude {lat!r} and longitude {lon!r} are not a valid point")
 
 
-def _degree_radius(lat: float, tolerance_m: float) -> float:
-    """A lon/lat (degree, Euclidean) radius holding every point within tolerance_m of latitude lat.
+def _degree_radius(lat: float, distance_m: float) -> float:
+    """A lon/lat radius (Euclidean, in degrees) holding every point within distance_m of lat.
 
     A point d metres away differs by at most d/k degrees of latitude and, east-west, by at most
     d/(k·cos φ) degrees of longitude, φ the largest latitude it can have; so its Euclidean
     degree distance is at most d/(k·cos φ). A 1 % margin covers the sphere's curvature.
     """
-    dlat = tolerance_m / _M_PER_DEG
+    dlat = distance_m / _M_PER_DEG
     phi = min(90.0, abs(lat) + dlat)
     c = math.cos(math.radians(phi))
     if c < 1e-6:
@@ -357,17 +365,23 @@ def _degree_radius(lat: float, tolerance_m: float) -> float:
     return min(360.0, dlat * 1.01 / c + 1e-9)
 
 
+_GREAT_CIRCLE = great_circle()
+
+
 def _border_distance_m(area: CommunityArea, lat: float, lon: float) -> float:
-    """Great-circle metres from (lat, lon) to the nearest point of the area's border."""
+    """Great-circle metres (geopy) from (lat, lon) to the nearest point of the area's border.
+
+    The nearest point is found with shapely in the area's own equirectangular frame.
+    """
     scale = area._lon_scale
     nearest = nearest_points(area._scaled, Point(lon * scale, lat))[0]
     near_lat = min(90.0, max(-90.0, float(nearest.y)))
     near_lon = min(180.0, max(-180.0, float(nearest.x) / scale))
-    return float(great_circle((lat, lon), (near_lat, near_lon)).meters)
+    return float(_GREAT_CIRCLE.measure((lat, lon), (near_lat, near_lon))) * 1000.0
 
 
 def _centroid_distance_m(area: CommunityArea, lat: float, lon: float) -> float:
-    return float(great_circle((lat, lon), (area.centroid_lat, area.centroid_lon)).meters)
+    return float(_GREAT_CIRCLE.measure((lat, lon), (area.centroid_lat, area.centroid_lon))) * 1000.0
 
 
 def _pick_covering(areas: Sequence[CommunityArea], lat: float, lon: float) -> CommunityArea:
@@ -378,16 +392,37 @@ def _pick_covering(areas: Sequence[CommunityArea], lat: float, lon: float) -> Co
     return min(areas, key=lambda a: (round(_centroid_distance_m(a, lat, lon), 3), a.id))
 
 
-def _nearest_within(
-    candidates: Iterable[CommunityArea], lat: float, lon: float, tolerance: float
-) -> Route | None:
-    """NEAR to the candidate nearest (to the millimetre, then lowest id) within tolerance."""
+def _settle_outside(
+    candidates: Sequence[CommunityArea],
+    degrees: Sequence[float],
+    lat: float,
+    lon: float,
+    tolerance: float,
+) -> Route:
+    """Route a point that no area covers, given the areas that may lie within the tolerance.
+
+    `candidates` must hold every area whose lon/lat distance (`degrees`) is within
+    `_degree_radius(lat, tolerance)`. They are tried nearest in degrees first; an area is
+    skipped once its degree distance rules out beating the best so far (branch and bound), so
+    usually one or two great-circle distances are computed. The nearest within the tolerance
+    (to the millimetre, then lowest id) makes a NEAR route; with none, the caller goes OUTSIDE.
+    """
     best: tuple[float, str, float] | None = None
-    for a in candidates:
-        d = _border_distance_m(a, lat, lon)
-        if d <= tolerance and (best is None or (round(d, 3), a.id) < best[:2]):
-            best = (round(d, 3), a.id, d)
-    return None if best is None else Route(best[1], RouteKind.NEAR, best[2])
+    limit_deg = _degree_radius(lat, tolerance)
+    for k in sorted(range(len(candidates)), key=degrees.__getitem__):
+        if degrees[k] > limit_deg:
+            break
+        area = candidates[k]
+        d = _border_distance_m(area, lat, lon)
+        if d > tolerance:
+            continue
+        key = (round(d, 3), area.id)
+        if best is None or key < best[:2]:
+            best = (key[0], key[1], d)
+            limit_deg = _degree_radius(lat, min(tolerance, d + 0.001))
+    if best is None:
+        return Route(None, RouteKind.OUTSIDE, math.nan)
+    return Route(best[1], RouteKind.NEAR, best[2])
 
 
 def _check_tolerance(tolerance_m: float) -> float:
@@ -398,8 +433,18 @@ def _check_tolerance(tolerance_m: float) -> float:
     return float(tolerance_m)
 
 
+def _outside(nearest: Iterable[CommunityArea], lat: float, lon: float) -> Route:
+    """OUTSIDE, with the distance to the lowest-id area among the lon/lat-nearest ones."""
+    area = min(nearest, key=_area_id)
+    return Route(None, RouteKind.OUTSIDE, _border_distance_m(area, lat, lon))
+
+
+def _area_id(area: CommunityArea) -> str:
+    return area.id
+
+
 class Router:
-    """Routes points to communities with an STRtree over prepared areas."""
+    """Routes points to communities with a shapely STRtree over prepared areas."""
 
     __slots__ = ("_areas", "_by_id", "_geoms", "_tolerance_m", "_tree")
 
@@ -428,14 +473,18 @@ class Router:
         return self._by_id[community_id]
 
     def route(self, lat: float, lon: float) -> Route:
+        """INSIDE, NEAR or OUTSIDE for a WGS84 point; ValueError for an invalid one."""
         _check_point(lat, lon)
         areas = self._areas
         if not areas:
             return Route(None, RouteKind.OUTSIDE, math.inf)
-        point = Point(lon, lat)
-        candidates = self._tree.query(point)
-        if candidates.size:
-            hits = candidates[shapely.intersects_xy(self._geoms[candidates], lon, lat)]
+        # A one-point array: STRtree.query is much faster on arrays than on a scalar geometry.
+        point = shapely.points(np.array([[lon, lat]], dtype=float))
+        tree = self._tree
+
+        boxed = tree.query(point)[1]
+        if boxed.size:
+            hits = boxed[shapely.intersects_xy(self._geoms[boxed], lon, lat)]
             if hits.size == 1:
                 return Route(areas[int(hits[0])].id, RouteKind.INSIDE, 0.0)
             if hits.size > 1:
@@ -443,26 +492,29 @@ class Router:
                 return Route(chosen.id, RouteKind.INSIDE, 0.0)
 
         tolerance = self._tolerance_m
-        near = self._tree.query(point, predicate="dwithin", distance=_degree_radius(lat, tolerance))
-        found = _nearest_within((areas[int(i)] for i in near), lat, lon, tolerance)
-        if found is not None:
+        radius = _degree_radius(lat, tolerance)
+        near = tree.query(point, predicate="dwithin", distance=radius)[1]
+        if near.size == 0:
+            return _outside((areas[int(i)] for i in tree.query_nearest(point)[1]), lat, lon)
+        candidates = [areas[int(i)] for i in near]
+        degrees = shapely.distance(self._geoms[near], point[0]).tolist()
+        found = _settle_outside(candidates, degrees, lat, lon, tolerance)
+        if found.kind is RouteKind.NEAR:
             return found
-
-        nearest = min((areas[int(i)] for i in self._tree.query_nearest(point)), key=_area_id)
-        return Route(None, RouteKind.OUTSIDE, _border_distance_m(nearest, lat, lon))
-
-
-def _area_id(area: CommunityArea) -> str:
-    return area.id
+        # Every area within the degree radius is here, so the degree-nearest ones are too.
+        least = min(degrees)
+        return _outside(
+            (a for a, d in zip(candidates, degrees, strict=True) if d == least), lat, lon
+        )
 
 
 def brute_force_route(
     areas: Sequence[CommunityArea], lat: float, lon: float, tolerance_m: float = 150.0
 ) -> Route:
-    """The same answer as Router(areas, tolerance_m).route(lat, lon), scanning every area.
+    """The same answer as Router(areas, tolerance_m=...).route(lat, lon), with no index.
 
-    No index: covers and lon/lat distances are computed for every area; great-circle metres
-    for every area that the conservative degree radius of `_degree_radius` does not rule out.
+    Every area is tested with shapely `covers`, and its lon/lat distance computed; the areas
+    that the conservative degree radius does not rule out get their great-circle distance.
     """
     _check_point(lat, lon)
     tolerance = _check_tolerance(tolerance_m)
@@ -474,13 +526,9 @@ def brute_force_route(
     if covering:
         return Route(_pick_covering(covering, lat, lon).id, RouteKind.INSIDE, 0.0)
 
-    degrees = shapely.distance(geoms, point)
-    radius = _degree_radius(lat, tolerance)
-    unruled = (a for a, deg in zip(areas, degrees, strict=True) if deg <= radius)
-    found = _nearest_within(unruled, lat, lon, tolerance)
-    if found is not None:
+    degrees = shapely.distance(geoms, point).tolist()
+    found = _settle_outside(areas, degrees, lat, lon, tolerance)
+    if found.kind is RouteKind.NEAR:
         return found
-
-    least = float(degrees.min())
-    nearest = min((a for a, deg in zip(areas, degrees, strict=True) if deg == least), key=_area_id)
-    return Route(None, RouteKind.OUTSIDE, _border_distance_m(nearest, lat, lon))
+    least = min(degrees)
+    return _outside((a for a, d in zip(areas, degrees, strict=True) if d == least), lat, lon)

@@ -124,6 +124,33 @@ class ApiSpec:
     def canonical(self, method: str) -> str | None:
         return self._lower.get(method.lower())
 
+    def skeleton(self, type_name: str, **known: Any) -> dict[str, Any]:
+        """An object of this type: the known values, and zero values for other required fields.
+
+        Clients such as python-telegram-bot refuse objects that lack a required field, so every
+        answer is built through here and stays complete as api.json grows.
+        """
+        spec = self.types[type_name]
+        result: dict[str, Any] = {}
+        for field in spec.fields or ():
+            value = known.get(field.name)
+            if value is not None:
+                result[field.name] = value
+            elif field.required:
+                result[field.name] = self._zero(field.types[0])
+        return result
+
+    def _zero(self, type_name: str) -> Any:
+        zeros: dict[str, Any] = {"Integer": 0, "Float": 0.0, "Boolean": False, "String": ""}
+        if type_name in zeros:
+            return zeros[type_name]
+        if type_name.startswith("Array of"):
+            return []
+        spec = self.types.get(type_name)
+        if spec is not None and spec.subtypes:
+            return self.skeleton(spec.subtypes[0]) if spec.subtypes[0] in self.types else {}
+        return self.skeleton(type_name) if spec is not None else {}
+
     # ---- requests -----------------------------------------------------------------------
 
     def validate(

@@ -425,7 +425,7 @@ class Tx:
         result = await self.conn.execute(
             sa.select(outbox.c.state, sa.func.count()).group_by(outbox.c.state)
         )
-        return {str(state): int(n) for state, n in result.tuples()}
+        return {str(state): int(n) for state, n in result.all()}
 
     # cards -------------------------------------------------------------------------------------
 
