@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+# Opt in to PTB 23's behaviour now: RetryAfter.retry_after as a timedelta (silences a warning).
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats
 from telegram import Update as TelegramUpdate

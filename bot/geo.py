@@ -38,7 +38,6 @@ from shapely import Point, STRtree
 from shapely.errors import GEOSException
 from shapely.geometry import MultiPolygon, Polygon, shape
 from shapely.geometry.base import BaseGeometry
-from shapely.ops import nearest_points
 
 from bot.domain import Language, RouteKind
 from bot.errors import ConfigError
@@ -79,6 +78,7 @@ class CommunityArea:
     centroid_lon: float = field(init=False, compare=False)
     _lon_scale: float = field(init=False, compare=False, repr=False)
     _scaled: BaseGeometry = field(init=False, compare=False, repr=False)
+    _bounds: tuple[float, float, float, float] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         try:
@@ -92,6 +92,8 @@ class CommunityArea:
         object.__setattr__(self, "centroid_lat", lat)
         object.__setattr__(self, "centroid_lon", lon)
         object.__setattr__(self, "_lon_scale", scale)
+        west, south, east, north = (float(v) for v in self.geometry.bounds)
+        object.__setattr__(self, "_bounds", (west, south, east, north))
         object.__setattr__(
             self, "_scaled", shapely.transform(self.geometry, lambda xy: xy * factor)
         )
@@ -336,18 +338,18 @@ def _check_overlaps(areas: Sequence[CommunityArea], prefix: str) -> None:
 
 def _check_point(lat: float, lon: float) -> None:
     """ValueError unless lat is a number in -90..90 and lon one in -180..180."""
-    try:
-        ok = -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0  # False for NaN
-    except TypeError:
-        ok = False
-    if ok and not isinstance(lat, bool) and not isinstance(lon, bool):
-        return
+    if (
+        type(lat) is float
+        and type(lon) is float
+        and -90.0 <= lat <= 90.0
+        and -180.0 <= lon <= 180.0
+    ):
+        return  # the common case, quickly
     for label, value, limit in (("latitude", lat, 90.0), ("longitude", lon, 180.0)):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"{label} must be a number, not {value!r}")
-        if not math.isfinite(value) or abs(value) > limit:
+        if not -limit <= value <= limit:  # also false for NaN
             raise ValueError(f"{label} must be within -{limit:.0f}..{limit:.0f}, not {value!r}")
-    raise ValueError(f"latitude {lat!r} and longitude {lon!r} are not a valid point")
 
 
 def _degree_radius(lat: float, distance_m: float) -> float:
@@ -374,9 +376,11 @@ def _border_distance_m(area: CommunityArea, lat: float, lon: float) -> float:
     The nearest point is found with shapely in the area's own equirectangular frame.
     """
     scale = area._lon_scale
-    nearest = nearest_points(area._scaled, Point(lon * scale, lat))[0]
-    near_lat = min(90.0, max(-90.0, float(nearest.y)))
-    near_lon = min(180.0, max(-180.0, float(nearest.x) / scale))
+    # shapely.shortest_line is what shapely.ops.nearest_points wraps, minus two Point objects.
+    line = shapely.shortest_line(area._scaled, shapely.points((lon * scale, lat)))
+    x, y = shapely.get_coordinates(line)[0].tolist()
+    near_lat = min(90.0, max(-90.0, y))
+    near_lon = min(180.0, max(-180.0, x / scale))
     return float(_GREAT_CIRCLE.measure((lat, lon), (near_lat, near_lon))) * 1000.0
 
 
@@ -392,25 +396,33 @@ def _pick_covering(areas: Sequence[CommunityArea], lat: float, lon: float) -> Co
     return min(areas, key=lambda a: (round(_centroid_distance_m(a, lat, lon), 3), a.id))
 
 
-def _settle_outside(
+def _box_degrees(area: CommunityArea, lat: float, lon: float) -> float:
+    """Lon/lat distance from the point to the area's bounding box: a lower bound of its own."""
+    west, south, east, north = area._bounds
+    dx = west - lon if lon < west else (lon - east if lon > east else 0.0)
+    dy = south - lat if lat < south else (lat - north if lat > north else 0.0)
+    return math.hypot(dx, dy)
+
+
+def _nearest_within(
     candidates: Sequence[CommunityArea],
-    degrees: Sequence[float],
+    lower_degrees: Sequence[float],
     lat: float,
     lon: float,
     tolerance: float,
-) -> Route:
-    """Route a point that no area covers, given the areas that may lie within the tolerance.
+) -> Route | None:
+    """NEAR to the area nearest the point within the tolerance, or None when there is none.
 
-    `candidates` must hold every area whose lon/lat distance (`degrees`) is within
-    `_degree_radius(lat, tolerance)`. They are tried nearest in degrees first; an area is
-    skipped once its degree distance rules out beating the best so far (branch and bound), so
-    usually one or two great-circle distances are computed. The nearest within the tolerance
-    (to the millimetre, then lowest id) makes a NEAR route; with none, the caller goes OUTSIDE.
+    `candidates` must hold every area that may lie within the tolerance, and `lower_degrees`
+    lower bounds of their lon/lat distances. The nearest wins, distances compared to the
+    millimetre, then the lowest id. Candidates are tried by increasing bound and left out
+    once the bound rules out beating the best so far (branch and bound), so usually one or two
+    great-circle distances are computed; the answer does not depend on the candidates' order.
     """
     best: tuple[float, str, float] | None = None
     limit_deg = _degree_radius(lat, tolerance)
-    for k in sorted(range(len(candidates)), key=degrees.__getitem__):
-        if degrees[k] > limit_deg:
+    for k in sorted(range(len(candidates)), key=lower_degrees.__getitem__):
+        if lower_degrees[k] > limit_deg:
             break
         area = candidates[k]
         d = _border_distance_m(area, lat, lon)
@@ -420,9 +432,7 @@ def _settle_outside(
         if best is None or key < best[:2]:
             best = (key[0], key[1], d)
             limit_deg = _degree_radius(lat, min(tolerance, d + 0.001))
-    if best is None:
-        return Route(None, RouteKind.OUTSIDE, math.nan)
-    return Route(best[1], RouteKind.NEAR, best[2])
+    return None if best is None else Route(best[1], RouteKind.NEAR, best[2])
 
 
 def _check_tolerance(tolerance_m: float) -> float:
@@ -446,7 +456,7 @@ def _area_id(area: CommunityArea) -> str:
 class Router:
     """Routes points to communities with a shapely STRtree over prepared areas."""
 
-    __slots__ = ("_areas", "_by_id", "_geoms", "_tolerance_m", "_tree")
+    __slots__ = ("_areas", "_by_id", "_geoms", "_inside", "_tolerance_m", "_tree")
 
     def __init__(self, areas: Sequence[CommunityArea], *, tolerance_m: float = 150.0) -> None:
         self._tolerance_m = _check_tolerance(tolerance_m)
@@ -456,6 +466,8 @@ class Router:
             if a.id in self._by_id:
                 raise ValueError(f"two communities have the id {a.id!r}")
             self._by_id[a.id] = a
+        # Route values are immutable: one INSIDE route per area, made once.
+        self._inside = [Route(a.id, RouteKind.INSIDE, 0.0) for a in self._areas]
         self._geoms = np.array([a.geometry for a in self._areas], dtype=object)
         shapely.prepare(self._geoms)
         self._tree = STRtree(self._geoms)
@@ -478,34 +490,25 @@ class Router:
         areas = self._areas
         if not areas:
             return Route(None, RouteKind.OUTSIDE, math.inf)
-        # A one-point array: STRtree.query is much faster on arrays than on a scalar geometry.
-        point = shapely.points(np.array([[lon, lat]], dtype=float))
-        tree = self._tree
-
-        boxed = tree.query(point)[1]
-        if boxed.size:
-            hits = boxed[shapely.intersects_xy(self._geoms[boxed], lon, lat)]
+        # One query with the box around the point that holds every area within the tolerance
+        # (given as a one-element array: STRtree.query is much faster on arrays than scalars).
+        tolerance = self._tolerance_m
+        r = _degree_radius(lat, tolerance)
+        around = self._tree.query(shapely.box([lon - r], [lat - r], [lon + r], [lat + r]))[1]
+        if around.size:
+            hits = around[shapely.intersects_xy(self._geoms[around], lon, lat)]
             if hits.size == 1:
-                return Route(areas[int(hits[0])].id, RouteKind.INSIDE, 0.0)
+                return self._inside[int(hits[0])]
             if hits.size > 1:
                 chosen = _pick_covering([areas[int(i)] for i in hits], lat, lon)
                 return Route(chosen.id, RouteKind.INSIDE, 0.0)
-
-        tolerance = self._tolerance_m
-        radius = _degree_radius(lat, tolerance)
-        near = tree.query(point, predicate="dwithin", distance=radius)[1]
-        if near.size == 0:
-            return _outside((areas[int(i)] for i in tree.query_nearest(point)[1]), lat, lon)
-        candidates = [areas[int(i)] for i in near]
-        degrees = shapely.distance(self._geoms[near], point[0]).tolist()
-        found = _settle_outside(candidates, degrees, lat, lon, tolerance)
-        if found.kind is RouteKind.NEAR:
-            return found
-        # Every area within the degree radius is here, so the degree-nearest ones are too.
-        least = min(degrees)
-        return _outside(
-            (a for a, d in zip(candidates, degrees, strict=True) if d == least), lat, lon
-        )
+            candidates = [areas[int(i)] for i in around]
+            lower = [_box_degrees(a, lat, lon) for a in candidates]
+            found = _nearest_within(candidates, lower, lat, lon, tolerance)
+            if found is not None:
+                return found
+        nearest = self._tree.query_nearest(shapely.points([[lon, lat]]))[1]
+        return _outside((areas[int(i)] for i in nearest), lat, lon)
 
 
 def brute_force_route(
@@ -513,8 +516,9 @@ def brute_force_route(
 ) -> Route:
     """The same answer as Router(areas, tolerance_m=...).route(lat, lon), with no index.
 
-    Every area is tested with shapely `covers`, and its lon/lat distance computed; the areas
-    that the conservative degree radius does not rule out get their great-circle distance.
+    Every area is tested with shapely `covers`; the nearest within the tolerance is searched
+    among all areas (by the same branch and bound); the OUTSIDE distance goes to the area
+    nearest in lon/lat among all.
     """
     _check_point(lat, lon)
     tolerance = _check_tolerance(tolerance_m)
@@ -526,9 +530,12 @@ def brute_force_route(
     if covering:
         return Route(_pick_covering(covering, lat, lon).id, RouteKind.INSIDE, 0.0)
 
-    degrees = shapely.distance(geoms, point).tolist()
-    found = _settle_outside(areas, degrees, lat, lon, tolerance)
-    if found.kind is RouteKind.NEAR:
+    bounds = shapely.bounds(geoms)
+    dx = np.maximum(np.maximum(bounds[:, 0] - lon, lon - bounds[:, 2]), 0.0)
+    dy = np.maximum(np.maximum(bounds[:, 1] - lat, lat - bounds[:, 3]), 0.0)
+    found = _nearest_within(areas, np.hypot(dx, dy).tolist(), lat, lon, tolerance)
+    if found is not None:
         return found
+    degrees = shapely.distance(geoms, point).tolist()
     least = min(degrees)
     return _outside((a for a, d in zip(areas, degrees, strict=True) if d == least), lat, lon)

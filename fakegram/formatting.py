@@ -71,8 +71,10 @@ class _Builder:
 
     def entity(self, kind: str, start: int, **extra: Any) -> None:
         if self.length > start:
-            self.entities.append({"type": kind, "offset": start, "length": self.length - start}
-                                 | {k: v for k, v in extra.items() if v is not None})
+            self.entities.append(
+                {"type": kind, "offset": start, "length": self.length - start}
+                | {k: v for k, v in extra.items() if v is not None}
+            )
 
     def result(self) -> tuple[str, list[Entity]]:
         ordered = sorted(self.entities, key=lambda e: (e["offset"], -e["length"]))
@@ -208,14 +210,19 @@ def _close_html(top: _Open, stack: list[_Open], out: _Builder) -> None:
     elif kind == "pre":
         out.entity("pre", top.start, language=top.attrs.get("language") or None)
     elif kind == "blockquote":
-        out.entity("expandable_blockquote" if "expandable" in top.attrs else "blockquote",
-                   top.start)
+        out.entity(
+            "expandable_blockquote" if "expandable" in top.attrs else "blockquote", top.start
+        )
     elif kind == "custom_emoji":
         out.entity("custom_emoji", top.start, custom_emoji_id=top.attrs.get("emoji-id"))
     elif kind == "date_time":
         unix = top.attrs.get("unix", "")
-        out.entity("date_time", top.start, unix_time=int(unix) if unix.isdigit() else None,
-                   date_time_format=top.attrs.get("format") or None)
+        out.entity(
+            "date_time",
+            top.start,
+            unix_time=int(unix) if unix.isdigit() else None,
+            date_time_format=top.attrs.get("format") or None,
+        )
     else:
         out.entity(kind, top.start)
 
@@ -263,7 +270,7 @@ def parse_markdown_v2(text: str) -> tuple[str, list[Entity]]:
             marker = text[i : i + 2] if text.startswith(("__", "||"), i) else char
             if marker == "|":
                 raise _cant_parse(
-                    f"Character '|' is reserved and must be escaped with the preceding '\\'"
+                    "Character '|' is reserved and must be escaped with the preceding '\\'"
                 )
             if stack and stack[-1][0] == marker:
                 _, start, _ = stack.pop()
@@ -298,8 +305,9 @@ def parse_markdown_v2(text: str) -> tuple[str, list[Entity]]:
         raise _cant_parse(f"Can't find end of a URL at byte offset {link[1]}")
     if stack:
         marker, _, offset = stack[-1]
-        raise _cant_parse(f"Can't find end of {_MDV2_NAMES[marker][1]} entity at byte offset "
-                          f"{offset}")
+        raise _cant_parse(
+            f"Can't find end of {_MDV2_NAMES[marker][1]} entity at byte offset {offset}"
+        )
     return out.result()
 
 

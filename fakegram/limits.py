@@ -14,6 +14,7 @@ than the real service for a bot that edits its cards in place.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections import deque
@@ -111,10 +112,8 @@ class RateLimiter:
 
     def refund(self, reservation: Reservation) -> None:
         for window, stamp in reservation.windows:
-            try:
+            with contextlib.suppress(ValueError):  # already aged out of the window
                 window.remove(stamp)
-            except ValueError:
-                pass
         if reservation.bucket is not None:
             bucket, count = reservation.bucket
             bucket[0] = min(self.private_burst, bucket[0] + count)

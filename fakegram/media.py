@@ -72,6 +72,7 @@ class FileStore:
         self.files: dict[str, StoredFile] = {}
         self.by_path: dict[str, StoredFile] = {}
         self.photo_sets: dict[str, list[StoredFile]] = {}
+        self._thumbnails: dict[str, dict[str, Any] | None] = {}
         self._counter = 0
 
     def add(
@@ -127,12 +128,29 @@ class FileStore:
                 continue
             seen.append(dims)
             jpeg = _jpeg(image, dims)
-            sizes.append(self.add("photo", jpeg, width=dims[0], height=dims[1],
-                                  photo_set=set_id, mime_type="image/jpeg"))
+            sizes.append(
+                self.add(
+                    "photo",
+                    jpeg,
+                    width=dims[0],
+                    height=dims[1],
+                    photo_set=set_id,
+                    mime_type="image/jpeg",
+                )
+            )
         if len(sizes) < 2:  # tiny images still come back as a small and a "full" size
             dims = seen[0]
-            sizes.insert(0, self.add("photo", _jpeg(image, dims), width=dims[0], height=dims[1],
-                                     photo_set=set_id, mime_type="image/jpeg"))
+            sizes.insert(
+                0,
+                self.add(
+                    "photo",
+                    _jpeg(image, dims),
+                    width=dims[0],
+                    height=dims[1],
+                    photo_set=set_id,
+                    mime_type="image/jpeg",
+                ),
+            )
         self.photo_sets[set_id] = sizes
         return [s.photo_size() for s in sizes]
 
@@ -147,8 +165,13 @@ class FileStore:
             raise bad_request("file must be non-empty")
         if mime_type in (None, "", "application/octet-stream") and file_name:
             mime_type = mimetypes.guess_type(file_name)[0] or mime_type
-        stored = self.add("document", data, size=size, file_name=file_name,
-                          mime_type=mime_type or "application/octet-stream")
+        stored = self.add(
+            "document",
+            data,
+            size=size,
+            file_name=file_name,
+            mime_type=mime_type or "application/octet-stream",
+        )
         return self.document_of(stored)
 
     def document_of(self, stored: StoredFile) -> dict[str, Any]:
@@ -161,7 +184,9 @@ class FileStore:
             document["file_name"] = stored.file_name
         if stored.mime_type:
             document["mime_type"] = stored.mime_type
-        thumbnail = self._thumbnail(stored)
+        if stored.file_id not in self._thumbnails:
+            self._thumbnails[stored.file_id] = self._thumbnail(stored)
+        thumbnail = self._thumbnails[stored.file_id]
         if thumbnail is not None:
             document["thumbnail"] = thumbnail
         return document
@@ -174,8 +199,9 @@ class FileStore:
         except Exception:  # a corrupt "image" document simply has no thumbnail
             return None
         dims = _fit(*image.size, 320)
-        thumb = self.add("thumbnail", _jpeg(image, dims), width=dims[0], height=dims[1],
-                         mime_type="image/jpeg")
+        thumb = self.add(
+            "thumbnail", _jpeg(image, dims), width=dims[0], height=dims[1], mime_type="image/jpeg"
+        )
         return thumb.photo_size()
 
 

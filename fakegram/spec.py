@@ -94,8 +94,16 @@ _LIMIT_MESSAGES: dict[tuple[str, str], tuple[str, str]] = {
     ),
 }
 _MESSAGE_METHODS = re.compile(r"^(send|edit|copy)", re.IGNORECASE)
-_FILE_PARAMS = ("photo", "document", "audio", "video", "animation", "voice", "video_note",
-                "sticker")
+_FILE_PARAMS = (
+    "photo",
+    "document",
+    "audio",
+    "video",
+    "animation",
+    "voice",
+    "video_note",
+    "sticker",
+)
 
 
 class ApiSpec:
@@ -170,8 +178,9 @@ class ApiSpec:
             value: Any = raw.get(field.name)
             if value is None and field.name in uploads:
                 value = uploads[field.name]
-            if value is None or (value == "" and not field.required and "String" not in
-                                 field.types):
+            if value is None or (
+                value == "" and not field.required and "String" not in field.types
+            ):
                 if field.required:
                     raise _missing(method, field.name)
                 continue
@@ -215,8 +224,9 @@ class ApiSpec:
             if not isinstance(items, list):
                 raise _shape(path, f"can't parse {path}: expected a JSON array")
             inner = type_name.removeprefix("Array of ")
-            return [self._coerce(inner, item, f"{path}[{i}]", top=False)
-                    for i, item in enumerate(items)]
+            return [
+                self._coerce(inner, item, f"{path}[{i}]", top=False) for i, item in enumerate(items)
+            ]
         return self._object(type_name, _json_if_string(value, path) if top else value, path)
 
     def _object(self, type_name: str, value: Any, path: str) -> Any:
@@ -236,14 +246,15 @@ class ApiSpec:
         fields = {f.name: f for f in spec.fields}
         for key in value:
             if key not in fields:
-                raise _shape(path, f"can't parse {path}: unknown field \"{key}\" in {type_name}")
+                raise _shape(path, f'can\'t parse {path}: unknown field "{key}" in {type_name}')
         result: dict[str, Any] = {}
         for field in spec.fields:
             item = value.get(field.name)
             if item is None:
                 if field.required:
                     raise _shape(
-                        path, f"can't parse {path}: field \"{field.name}\" of {type_name} is required"
+                        path,
+                        f'can\'t parse {path}: field "{field.name}" of {type_name} is required',
                     )
                 continue
             result[field.name] = self._nested(field, item, f"{path}.{field.name}")
@@ -273,8 +284,11 @@ class ApiSpec:
                     candidates.append(sub)
         if not candidates:
             keys = {d[0] for d in map(self._discriminator, spec.subtypes) if d is not None}
-            if len(keys) == 1 and isinstance(value, dict) and len(spec.subtypes) == len(
-                [d for d in map(self._discriminator, spec.subtypes) if d is not None]
+            if (
+                len(keys) == 1
+                and isinstance(value, dict)
+                and len(spec.subtypes)
+                == len([d for d in map(self._discriminator, spec.subtypes) if d is not None])
             ):
                 key = next(iter(keys))
                 raise _shape(path, f'can\'t parse {path}: unsupported {key} "{value.get(key)}"')
@@ -302,9 +316,7 @@ class ApiSpec:
                     return field.name, match.group(1)
         return None
 
-    def _check_limits(
-        self, where: str, fields: Any, values: dict[str, Any], path: str
-    ) -> None:
+    def _check_limits(self, where: str, fields: Any, values: dict[str, Any], path: str) -> None:
         for field in fields:
             value = values.get(field.name)
             limit = limit_of(field)
@@ -312,9 +324,7 @@ class ApiSpec:
                 continue
             if limit.unit == "items":
                 if isinstance(value, list) and not limit.low <= len(value) <= limit.high:
-                    raise bad_request(
-                        f"{field.name} must include {limit.low}-{limit.high} items"
-                    )
+                    raise bad_request(f"{field.name} must include {limit.low}-{limit.high} items")
                 continue
             if not isinstance(value, str):
                 continue
@@ -328,13 +338,17 @@ class ApiSpec:
             if limit.low <= size <= limit.high:
                 continue
             key_where = (
-                "message" if _MESSAGE_METHODS.match(where) or where.startswith("InputMedia")
+                "message"
+                if _MESSAGE_METHODS.match(where) or where.startswith("InputMedia")
                 else where
             )
             long_msg, empty_msg = _LIMIT_MESSAGES.get(
                 (field.name, key_where),
-                (f"{_label(path, field.name, where)} must be {limit.low}-{limit.high} "
-                 f"{limit.unit} long",) * 2,
+                (
+                    f"{_label(path, field.name, where)} must be {limit.low}-{limit.high} "
+                    f"{limit.unit} long",
+                )
+                * 2,
             )
             raise bad_request(long_msg if size > limit.high else empty_msg)
         if where == "BotCommand":
@@ -342,8 +356,10 @@ class ApiSpec:
             if isinstance(command, str) and not re.fullmatch(r"[a-z0-9_]{1,32}", command):
                 raise bad_request("BOT_COMMAND_INVALID")
         secret = values.get("secret_token")
-        if where == "setWebhook" and isinstance(secret, str) and not re.fullmatch(
-            r"[A-Za-z0-9_-]*", secret
+        if (
+            where == "setWebhook"
+            and isinstance(secret, str)
+            and not re.fullmatch(r"[A-Za-z0-9_-]*", secret)
         ):
             raise bad_request("secret token contains unallowed characters")
 
@@ -477,4 +493,3 @@ def _attach_names(raw: dict[str, Any]) -> dict[str, str]:
     for name, value in raw.items():
         walk(value, name)
     return found
-

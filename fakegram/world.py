@@ -21,18 +21,47 @@ FIRST_SUPERGROUP_ID = -1001000000001
 FIRST_GROUP_ID = -4000001
 
 # Telegram's default when a bot never said which updates it wants.
-DEFAULT_UPDATES = frozenset({
-    "message", "edited_message", "channel_post", "edited_channel_post", "business_connection",
-    "business_message", "edited_business_message", "deleted_business_messages",
-    "inline_query", "chosen_inline_result", "callback_query", "shipping_query",
-    "pre_checkout_query", "purchased_paid_media", "poll", "poll_answer", "my_chat_member",
-    "chat_join_request", "chat_boost", "removed_chat_boost",
-})
+DEFAULT_UPDATES = frozenset(
+    {
+        "message",
+        "edited_message",
+        "channel_post",
+        "edited_channel_post",
+        "business_connection",
+        "business_message",
+        "edited_business_message",
+        "deleted_business_messages",
+        "inline_query",
+        "chosen_inline_result",
+        "callback_query",
+        "shipping_query",
+        "pre_checkout_query",
+        "purchased_paid_media",
+        "poll",
+        "poll_answer",
+        "my_chat_member",
+        "chat_join_request",
+        "chat_boost",
+        "removed_chat_boost",
+    }
+)
 ACTIVE_STATUSES = ("creator", "administrator", "member", "restricted")
 # Message keys that make up its content (what copy/forward carry over).
-CONTENT_KEYS = ("text", "entities", "link_preview_options", "photo", "document", "sticker",
-                "voice", "caption", "caption_entities", "show_caption_above_media", "location",
-                "venue", "contact")
+CONTENT_KEYS = (
+    "text",
+    "entities",
+    "link_preview_options",
+    "photo",
+    "document",
+    "sticker",
+    "voice",
+    "caption",
+    "caption_entities",
+    "show_caption_above_media",
+    "location",
+    "venue",
+    "contact",
+)
 
 
 def now() -> int:
@@ -49,10 +78,10 @@ class Signal:
         self._event.set()
         self._event = asyncio.Event()
 
-    async def wait(self, timeout: float) -> bool:
+    async def wait(self, seconds: float) -> bool:
         event = self._event
         try:
-            await asyncio.wait_for(event.wait(), timeout=max(timeout, 0.0))
+            await asyncio.wait_for(event.wait(), timeout=max(seconds, 0.0))
         except TimeoutError:
             return False
         return True
@@ -66,6 +95,7 @@ class User:
     username: str | None = None
     language_code: str | None = None
     started: set[int] = field(default_factory=set)  # bot ids this user has talked to
+    started_all: bool = False  # as if this user had pressed Start with every bot
     blocked: set[int] = field(default_factory=set)  # bot ids this user has blocked
 
     def json(self) -> JSON:
@@ -172,7 +202,6 @@ class Bot:
     token: str
     id: int
     updates: list[JSON] = field(default_factory=list)
-    next_update_id: int = 1
     allowed_updates: frozenset[str] = DEFAULT_UPDATES
     webhook: Webhook | None = None
     signal: Signal = field(default_factory=Signal)
@@ -194,6 +223,8 @@ class Bot:
 class CallbackRecord:
     id: str
     bot_id: int
+    chat_id: int
+    message_id: int
     answered: bool = False
     text: str | None = None
     show_alert: bool = False
@@ -226,15 +257,28 @@ class World:
         self.limiter = RateLimiter(enabled=rate_limits)
         self.faults = Faults()
         self.events_signal = Signal()
-        self._event_seq = itertools.count(1)  # survives reset, so old `since` values stay valid
+        # Event numbers survive a reset, so a `since` taken before it stays meaningful.
+        self._event_seq = itertools.count(1)
+        self.last_seq = 0
+        # Update ids too: a bot that keeps polling across a reset keeps a valid offset.
+        self._next_update_id: dict[str, int] = {}
+        self.closing = False
         self.reset()
+
+    def close(self) -> None:
+        """The server is stopping: every long poll answers now instead of at its timeout."""
+        self.closing = True
+        for bot in self.bots.values():
+            bot.signal.notify()
+        for record in self.callbacks.values():
+            record.signal.notify()
+        self.events_signal.notify()
 
     def reset(self) -> None:
         for bot in getattr(self, "bots", {}).values():
             if bot.webhook is not None and bot.webhook.task is not None:
                 bot.webhook.task.cancel()
-            bot.poll_generation += 1
-            bot.signal.notify()
+            bot.signal.notify()  # its pending getUpdates ends (empty) and finds the new world
         self.users: dict[int, User] = {}
         self.chats: dict[int, Chat] = {}
         self.bots: dict[str, Bot] = {}
@@ -249,6 +293,7 @@ class World:
         self._supergroup_ids = itertools.count(FIRST_SUPERGROUP_ID, -1)
         self._group_ids = itertools.count(FIRST_GROUP_ID, -1)
         self._callback_ids = itertools.count(4_700_000_000_000_000_001, 7919)
+        self._media_group_ids = itertools.count(13_900_000_000_000_001)
         self.events_signal.notify()
 
     # ---- bots ---------------------------------------------------------------------------
@@ -265,8 +310,8 @@ class World:
     def queue_update(self, bot: Bot, kind: str, payload: JSON) -> int | None:
         if kind not in bot.allowed_updates:
             return None
-        update_id = bot.next_update_id
-        bot.next_update_id += 1
+        update_id = self._next_update_id.get(bot.token, 1)
+        self._next_update_id[bot.token] = update_id + 1
         bot.updates.append({"update_id": update_id, kind: copy.deepcopy(payload)})
         bot.signal.notify()
         return update_id
@@ -279,6 +324,10 @@ class World:
             while user_id in self.users:
                 user_id = next(self._user_ids)
         user = User(user_id, first_name, **extra)
+        previous = self.users.get(user_id)
+        if previous is not None:  # re-registering a person keeps who they have talked to
+            user.started |= previous.started
+            user.blocked |= previous.blocked
         self.users[user_id] = user
         old = self.chats.get(user_id)
         chat = Chat(user_id, "private", user=user)
@@ -295,8 +344,14 @@ class World:
             return self.chats.get(ref)
         if ref.startswith("@"):
             name = ref[1:].lower()
-            return next((c for c in self.chats.values() if c.user is None and c.username
-                         and c.username.lower() == name), None)
+            return next(
+                (
+                    c
+                    for c in self.chats.values()
+                    if c.user is None and c.username and c.username.lower() == name
+                ),
+                None,
+            )
         return None
 
     def member_json(self, member_id: int) -> JSON:
@@ -310,6 +365,9 @@ class World:
 
     def new_callback_id(self) -> str:
         return str(next(self._callback_ids))
+
+    def new_media_group_id(self) -> str:
+        return str(next(self._media_group_ids))
 
     # ---- messages -----------------------------------------------------------------------
 
@@ -335,10 +393,18 @@ class World:
 
     # ---- the test's eyes ----------------------------------------------------------------
 
-    def event(self, kind: str, *, chat_id: int | None, message_id: int | None, method: str,
-              message: JSON | None = None, **extra: Any) -> None:
+    def event(
+        self,
+        kind: str,
+        *,
+        chat_id: int | None,
+        message_id: int | None,
+        method: str,
+        message: JSON | None = None,
+        **extra: Any,
+    ) -> None:
         event: JSON = {
-            "seq": next(self._event_seq),
+            "seq": (seq := next(self._event_seq)),
             "kind": kind,
             "chat_id": chat_id,
             "message_id": message_id,
@@ -348,10 +414,8 @@ class World:
             event["message"] = copy.deepcopy(message)
         event |= extra
         self.events.append(event)
+        self.last_seq = seq
         self.events_signal.notify()
-
-    def last_event(self) -> int:
-        return int(self.events[-1]["seq"]) if self.events else 0
 
     def stats_json(self) -> JSON:
         return {

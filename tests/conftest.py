@@ -71,8 +71,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             yellow=True,
         )
     else:
-        passed = [
-            r for r in terminalreporter.stats.get("passed", []) if "postgres" in r.nodeid
-        ]
+        passed = [r for r in terminalreporter.stats.get("passed", []) if "postgres" in r.nodeid]
         if passed:
             terminalreporter.write_line(f"PostgreSQL: {len(passed)} tests passed on it.")

@@ -49,6 +49,7 @@ def fakegram_url() -> Iterator[str]:
     yield f"http://127.0.0.1:{ready['port']}"
     process.terminate()
     process.wait(timeout=10)
+    process.stdout.close()
 
 
 @pytest.fixture

@@ -23,7 +23,9 @@ async def bot_says(tg: Fakegram, chat_id: int, contains: str, timeout: float = 1
         await tg.until(seen, timeout=timeout)
     except AssertionError:
         shown = [text_of(m) for m in await tg.bot_messages(chat_id)]
-        raise AssertionError(f"chat {chat_id} never showed {contains!r}; it shows {shown}") from None
+        raise AssertionError(
+            f"chat {chat_id} never showed {contains!r}; it shows {shown}"
+        ) from None
     return found[-1]
 
 
@@ -82,16 +84,26 @@ class Phone:
         return await self.after(before)
 
     async def tap(self, label: str) -> dict[str, Any]:
-        """Press the newest button whose label contains `label`; returns the callback answer."""
-        for message in reversed(await self.seen()):
-            for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
-                for button in row:
-                    if label in button["text"]:
-                        query = await self.tg.press(
-                            self.id, self.id, message["message_id"], button["callback_data"]
-                        )
-                        return await self.tg.callback_answer(query)
-        raise AssertionError(f"no button {label!r} in {[buttons_of(m) for m in await self.seen()]}")
+        """Press the newest button whose label contains `label` (waiting for it to be shown)."""
+        found: list[tuple[int, str]] = []
+
+        async def shown() -> bool:
+            for message in reversed(await self.seen()):
+                for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
+                    for button in row:
+                        if label in button["text"]:
+                            found.append((message["message_id"], button["callback_data"]))
+                            return True
+            return False
+
+        try:
+            await self.tg.until(shown, timeout=10)
+        except AssertionError:
+            labels = [buttons_of(m) for m in await self.seen()]
+            raise AssertionError(f"no button {label!r}; the rider sees {labels}") from None
+        message_id, data = found[0]
+        query = await self.tg.press(self.id, self.id, message_id, data)
+        return await self.tg.callback_answer(query)
 
     async def file(
         self,
@@ -110,7 +122,9 @@ class Phone:
             await self.location(point)
         await self.tap(category)
         if note is None:
-            await self.tap("跳过" if self.user.get("language_code", "").startswith("zh") else "Skip")
+            await self.tap(
+                "跳过" if self.user.get("language_code", "").startswith("zh") else "Skip"
+            )
         else:
             await self.text(note)
         confirmation = await bot_says(self.tg, self.id, "#")

@@ -53,6 +53,7 @@ async def test_a_note_over_the_limit_is_refused_and_the_report_waits(town: Town)
     await phone.photo()
     await phone.location(LONGQUAN)
     await phone.tap("环境卫生")
+    await bot_says(tg, phone.id, "补充")
     refusal = await phone.text("很" * 501)
     assert "太长" in text_of(refusal) and "500" in text_of(refusal)
     await phone.text("垃圾满了")
@@ -87,13 +88,13 @@ async def test_a_new_photo_while_a_draft_waits_replaces_it_and_says_so(town: Tow
     await phone.tap("跳过")
     await bot_says(tg, phone.id, "已上报")
     card = (await bot_count(tg, town.group["id"], 2))[-1]
-    sent_last = (await tg.messages(phone.id))
+    sent_last = await tg.messages(phone.id)
     blue = [m for m in sent_last if not m["from_bot"] and m.get("photo")][-1]
     assert card["photo"][-1]["file_unique_id"] == blue["photo"][-1]["file_unique_id"]
 
 
 async def test_cancel_drops_the_draft(town: Town) -> None:
-    tg, phone = town.tg, Phone(town.tg, town.rider)
+    phone = Phone(town.tg, town.rider)
     await phone.photo()
     assert "已取消" in text_of(await phone.text("/cancel"))
     assert "没有正在填写" in text_of(await phone.text("/cancel"))

@@ -6,9 +6,11 @@ import json
 import math
 import re
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from geopy.distance import great_circle
 from hypothesis import given, settings
@@ -162,18 +164,17 @@ def test_tolerance_is_configurable(demo: list[CommunityArea]) -> None:
 
 
 def test_shared_border_goes_to_nearest_centroid(router: Router) -> None:
-    # On the border of 龙泉社区 (centroid 113.207) and 东关社区 (centroid 113.220) at lon 113.214.
-    answers = {router.route(36.115, 113.214) for _ in range(5)}
-    assert answers == {Route("dongguan", RouteKind.INSIDE, 0.0)}
-    assert brute_force_route(router.areas, 36.115, 113.214) == Route(
-        "dongguan", RouteKind.INSIDE, 0.0
-    )
-    # Nearer 龙泉's centroid along the same border? Still dongguan: its centroid is nearer in lon.
-    # On 龙泉/城北's border, west part: both centroids equally far in lat; still one fixed answer.
+    # On the border of 龙泉社区 (centroid lon 113.207) and 东关社区 (centroid lon 113.220) at
+    # lon 113.214: 东关's centroid is nearer.
+    expected = Route("dongguan", RouteKind.INSIDE, 0.0)
+    assert {router.route(36.115, 113.214) for _ in range(5)} == {expected}
+    assert brute_force_route(router.areas, 36.115, 113.214) == expected
+    # On the 龙泉/城北 border both centroids are about as far: one fixed answer, whatever the order.
     first = router.route(36.120, 113.201)
     assert first.kind is RouteKind.INSIDE
     assert first.community_id in {"longquan", "chengbei"}
     assert Router(list(reversed(router.areas))).route(36.120, 113.201) == first
+    assert brute_force_route(router.areas, 36.120, 113.201) == first
 
 
 def test_shared_border_exact_tie_goes_to_lowest_id() -> None:
@@ -221,6 +222,26 @@ def test_point_radius_is_metres_not_degrees() -> None:
         assert route_both(areas, *moved(60.0, 25.0, 1050, bearing)).kind is RouteKind.NEAR
 
 
+def test_area_in_a_hole_of_another() -> None:
+    donut = {
+        "type": "Polygon",
+        "coordinates": [*rect(0, 0, 3, 3), [[1, 1], [1, 2], [2, 2], [2, 1], [1, 1]]],
+    }
+    areas = parse(feature("ring", donut), feature("core", polygon(1, 1, 2, 2)))
+    assert route_both(areas, 1.5, 1.5).community_id == "core"
+    assert route_both(areas, 0.5, 0.5).community_id == "ring"
+
+
+def test_community_area_built_directly(demo: list[CommunityArea]) -> None:
+    area = CommunityArea("x", "X", 5, "en", demo[0].geometry)
+    assert area.language is Language.EN
+    assert (area.centroid_lat, area.centroid_lon) == pytest.approx((36.115, 113.207))
+    assert area.distance_m(36.115, 113.207) == 0
+    assert area.distance_m(*moved(36.115, 113.214, 100, 90)) == pytest.approx(100, abs=0.5)
+    with pytest.raises(ValueError, match="zh or en"):
+        CommunityArea("x", "X", None, "fr", demo[0].geometry)
+
+
 def test_router_area_lookup(router: Router) -> None:
     assert router.area("riverside").name == "Riverside Community"
     with pytest.raises(KeyError):
@@ -245,6 +266,7 @@ def test_empty_router_routes_outside() -> None:
         (True, 0.0),
         ("36.1", 113.2),
         (None, 113.2),
+        (Decimal("36.1"), 113.2),
     ],
 )
 def test_bad_coordinates(router: Router, lat: Any, lon: Any) -> None:
@@ -255,8 +277,10 @@ def test_bad_coordinates(router: Router, lat: Any, lon: Any) -> None:
 
 
 def test_extreme_but_valid_coordinates(router: Router) -> None:
-    for lat, lon in [(90, 180), (-90, -180), (0, 0), (36, 113)]:
+    for lat, lon in [(90, 180), (-90, -180), (0, 0), (36, 113), (90.0, 0.0), (-90.0, 180.0)]:
         assert router.route(lat, lon).kind is RouteKind.OUTSIDE
+        assert brute_force_route(router.areas, lat, lon) == router.route(lat, lon)
+    assert router.route(np.float64(36.115), np.float64(113.207)).community_id == "longquan"
 
 
 def test_bad_tolerance(demo: list[CommunityArea]) -> None:
@@ -445,17 +469,26 @@ def test_bad_default_language() -> None:
 
 # ---------------------------------------------------------------------------- property checks
 
+
+def grid_lon(i: int) -> float:
+    return 113.30 + i * 0.003
+
+
+def grid_lat(j: int) -> float:
+    return 36.20 + j * 0.003
+
+
+# 8 × 8 squares; odd columns stop ~45 m short of the next one, so there are shared borders,
+# shared corners and gaps.
 GRID = [
     feature(
         f"g{i}-{j}",
         polygon(
-            113.30 + i * 0.003, 36.20 + j * 0.003, 113.30 + i * 0.003 + w, 36.20 + j * 0.003 + 0.003
+            grid_lon(i), grid_lat(j), grid_lon(i + 1) - (0.0005 if i % 2 else 0), grid_lat(j + 1)
         ),
     )
     for i in range(8)
     for j in range(8)
-    # Columns alternate between touching squares and squares with a ~45 m gap to the east.
-    for w in [0.003 if i % 2 == 0 else 0.0025]
 ]
 
 
@@ -470,20 +503,21 @@ def test_indexed_equals_brute_force_demo(router: Router, lat: float, lon: float)
     assert router.route(lat, lon) == brute_force_route(router.areas, lat, lon)
 
 
-# Points on grid lines, corners and in the gaps, where ties and near calls happen.
-grid_coord = st.one_of(
-    st.floats(0, 0.03),
-    st.integers(0, 60).map(lambda k: k * 0.0005),
+# Points anywhere around the grid, and exactly on its lines and corners.
+grid_lats = st.one_of(st.floats(36.19, 36.23), st.integers(-2, 10).map(grid_lat))
+grid_lons = st.one_of(
+    st.floats(113.29, 113.33),
+    st.integers(-2, 10).map(grid_lon),
+    st.integers(-2, 10).map(lambda i: grid_lon(i) - 0.0005),
 )
 
 
-@settings(max_examples=300, deadline=None)
-@given(dy=grid_coord, dx=grid_coord, tol=st.sampled_from([0.0, 30.0, 150.0, 400.0]))
+@settings(max_examples=400, deadline=None)
+@given(lat=grid_lats, lon=grid_lons, tol=st.sampled_from([0.0, 30.0, 150.0, 400.0]))
 def test_indexed_equals_brute_force_grid(
-    grid_router: Router, dy: float, dx: float, tol: float
+    grid_router: Router, lat: float, lon: float, tol: float
 ) -> None:
-    lat, lon = 36.195 + dy, 113.295 + dx
-    indexed = Router(grid_router.areas, tolerance_m=tol) if tol != 150.0 else grid_router
+    indexed = grid_router if tol == 150.0 else Router(grid_router.areas, tolerance_m=tol)
     assert indexed.route(lat, lon) == brute_force_route(grid_router.areas, lat, lon, tol)
 
 
