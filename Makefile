@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(PY) -m fakegram.demo
+	$(PY) -m bot.demo
 
 run: $(VENV)/.installed
 	$(PY) -m bot

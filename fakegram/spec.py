@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -198,7 +199,7 @@ class ApiSpec:
                 return self._coerce(type_name, value, field.name, top=True)
             except ApiError as error:
                 errors.append(error)
-        raise _best(errors, field)
+        raise _best(errors, field.name, field.types)
 
     def _coerce(self, type_name: str, value: Any, path: str, *, top: bool) -> Any:
         if type_name == "Integer":
@@ -273,7 +274,7 @@ class ApiSpec:
                 return self._coerce(type_name, value, path, top=False)
             except ApiError as error:
                 errors.append(error)
-        raise _best(errors, field)
+        raise _best(errors, path, field.types)
 
     def _subtype(self, spec: TypeSpec, value: Any, path: str) -> Any:
         candidates: list[str] = []
@@ -283,14 +284,10 @@ class ApiSpec:
                 if wanted is not None and value.get(wanted[0]) == wanted[1]:
                     candidates.append(sub)
         if not candidates:
-            keys = {d[0] for d in map(self._discriminator, spec.subtypes) if d is not None}
-            if (
-                len(keys) == 1
-                and isinstance(value, dict)
-                and len(spec.subtypes)
-                == len([d for d in map(self._discriminator, spec.subtypes) if d is not None])
-            ):
-                key = next(iter(keys))
+            known = [self._discriminator(sub) for sub in spec.subtypes]
+            keys = {d[0] for d in known if d is not None}
+            if isinstance(value, dict) and None not in known and len(keys) == 1:
+                key = keys.pop()
                 raise _shape(path, f'can\'t parse {path}: unsupported {key} "{value.get(key)}"')
             candidates = list(spec.subtypes)
         errors: list[ApiError] = []
@@ -316,7 +313,9 @@ class ApiSpec:
                     return field.name, match.group(1)
         return None
 
-    def _check_limits(self, where: str, fields: Any, values: dict[str, Any], path: str) -> None:
+    def _check_limits(
+        self, where: str, fields: Iterable[Field], values: dict[str, Any], path: str
+    ) -> None:
         for field in fields:
             value = values.get(field.name)
             limit = limit_of(field)
@@ -342,14 +341,9 @@ class ApiSpec:
                 if _MESSAGE_METHODS.match(where) or where.startswith("InputMedia")
                 else where
             )
-            long_msg, empty_msg = _LIMIT_MESSAGES.get(
-                (field.name, key_where),
-                (
-                    f"{_label(path, field.name, where)} must be {limit.low}-{limit.high} "
-                    f"{limit.unit} long",
-                )
-                * 2,
-            )
+            label = field.name if path == where else f"{path}.{field.name}"
+            generic = f"{label} must be {limit.low}-{limit.high} {limit.unit} long"
+            long_msg, empty_msg = _LIMIT_MESSAGES.get((field.name, key_where), (generic, generic))
             raise bad_request(long_msg if size > limit.high else empty_msg)
         if where == "BotCommand":
             command = values.get("command", "")
@@ -362,10 +356,6 @@ class ApiSpec:
             and not re.fullmatch(r"[A-Za-z0-9_-]*", secret)
         ):
             raise bad_request("secret token contains unallowed characters")
-
-
-def _label(path: str, name: str, where: str) -> str:
-    return name if path == where else path
 
 
 def _field(raw: dict[str, Any]) -> Field:
@@ -384,14 +374,14 @@ def _wrong_type(path: str, expected: str) -> ApiError:
     return _shape(path, f'wrong type of the parameter "{path}": expected {expected}')
 
 
-def _best(errors: list[ApiError], field: Field) -> ApiError:
+def _best(errors: list[ApiError], path: str, types: tuple[str, ...]) -> ApiError:
     """The most informative failure among the alternatives of a union type: the deepest one."""
     if len(errors) == 1:
         return errors[0]
-    own = f'Bad Request: wrong type of the parameter "{field.name}"'
+    own = f'Bad Request: wrong type of the parameter "{path}"'
     inner = [e for e in errors if not e.description.startswith(own)]
     if not inner:
-        return _wrong_type(field.name, " or ".join(field.types))
+        return _wrong_type(path, " or ".join(types))
     return max(inner, key=lambda e: e.depth)
 
 
