@@ -16,7 +16,6 @@ from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAl
 from telegram import Update as TelegramUpdate
 from telegram.constants import ParseMode
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     CallbackQueryHandler,
     ChatMemberHandler,
@@ -33,6 +32,7 @@ from bot.geo import Router, load_communities
 from bot.i18n import Texts
 from bot.settings import Settings
 from handlers.group import GroupHandlers
+from handlers.ratelimit import FloodLimiter
 from handlers.rider import RiderHandlers
 from handlers.transport import TelegramTransport
 from storage.db import make_engine, migrate
@@ -136,9 +136,7 @@ def assemble(settings: Settings, *, clock: Clock = utcnow) -> Suishoubao:
         .token(settings.bot_token)
         .base_url(f"{settings.telegram_api_url}/bot")
         .base_file_url(f"{settings.telegram_api_url}/file/bot")
-        # Proactive throttling to Telegram's limits (30/s overall, 20/min per group); a 429 that
-        # still comes back is not retried here but handed to the delivery worker's schedule.
-        .rate_limiter(AIORateLimiter(max_retries=0))
+        .rate_limiter(FloodLimiter())
         .post_init(post_init)
         .post_shutdown(post_shutdown)
         .build()

@@ -74,7 +74,7 @@ class Delivery:
         clock: Clock,
         on_chat_gone: Callable[[int], object] | None = None,
         lease: timedelta = timedelta(seconds=60),
-        batch: int = 200,
+        batch: int = 100,
         parallel_chats: int = 16,
     ) -> None:
         self.store = store
@@ -90,6 +90,9 @@ class Delivery:
         self.parallel = asyncio.Semaphore(parallel_chats)
         self._wake = asyncio.Event()
         self._stopping = False
+        # Chats with a task sending right now, and the messages that task still holds.
+        self._busy: dict[int, list[OutboxItem]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def wake(self) -> None:
         self._wake.set()
@@ -99,72 +102,114 @@ class Delivery:
         self._wake.set()
 
     async def run(self) -> None:
-        """Send what is due until stopped; sleep until the next retry or a wake-up."""
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                worked = await self.deliver_due()
-            except Exception:
-                log.exception("delivery round failed; trying again shortly")
-                worked = False
-            if worked:
-                continue
-            try:
-                async with self.store.tx() as tx:
-                    due = await tx.next_due()
-            except Exception:
-                log.exception("could not read the outbox")
-                due = None
-            wait = 5.0
-            if due is not None:
-                wait = min(wait, max(0.05, (due - self.clock()).total_seconds()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+        """Hand due messages to one task per chat until stopped; sleep until the next is due.
 
-    async def deliver_due(self) -> bool:
-        """One round: lease what is due, send it chat by chat; True if anything was leased."""
+        A chat's task sends its messages in order; chats run side by side, so a group waiting
+        out its flood limit never holds up riders' confirmations in other chats.
+        """
+        heartbeat = asyncio.create_task(self._heartbeat(), name="delivery-lease-heartbeat")
+        try:
+            while not self._stopping:
+                self._wake.clear()
+                try:
+                    await self.dispatch()
+                    async with self.store.tx() as tx:
+                        due = await tx.next_due(self.clock(), skip_chats=set(self._busy))
+                except Exception:
+                    log.exception("delivery round failed; trying again shortly")
+                    due = None
+                wait = 5.0
+                if due is not None:
+                    wait = min(wait, max(0.0, (due - self.clock()).total_seconds()))
+                if wait > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout=wait)
+        finally:
+            heartbeat.cancel()
+            await self._shutdown()
+
+    async def dispatch(self) -> int:
+        """Lease what is due in chats that are not busy and start a task for each such chat."""
         now = self.clock()
         async with self.store.tx() as tx:
-            items = await tx.claim_due(now, self.lease, self.batch)
-        if not items:
-            return False
+            items = await tx.claim_due(now, self.lease, self.batch, skip_chats=set(self._busy))
         by_chat: dict[int, list[OutboxItem]] = defaultdict(list)
         for item in items:
             assert item.chat_id is not None
             by_chat[item.chat_id].append(item)
-        # Chats go in parallel, each chat's messages in order: a busy group waiting out its flood
-        # limit must not hold up riders' confirmations in other chats.
-        await asyncio.gather(*(self._deliver_chat(chat, queue) for chat, queue in by_chat.items()))
-        return True
+        for chat_id, queue in by_chat.items():
+            self._busy[chat_id] = queue
+            task = asyncio.create_task(self._deliver_chat(chat_id, queue), name=f"chat-{chat_id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return len(items)
+
+    async def idle(self) -> None:
+        """Wait until no chat task is running (for tests and orderly shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _heartbeat(self) -> None:
+        """Keep the leases of messages still queued in chat tasks from running out."""
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            held = [item.id for queue in self._busy.values() for item in queue]
+            try:
+                async with self.store.tx() as tx:
+                    await tx.extend_lease(held, self.clock() + self.lease)
+            except Exception:
+                log.exception("could not extend delivery leases")
+
+    async def _shutdown(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        # What was leased but not sent becomes due again at once for the next process.
+        held = [item.id for queue in self._busy.values() for item in queue]
+        self._busy.clear()
+        try:
+            async with self.store.tx() as tx:
+                await tx.release_lease(held)
+        except Exception:
+            log.exception("could not release delivery leases")
 
     async def _deliver_chat(self, chat_id: int, queue: list[OutboxItem]) -> None:
-        async with self.parallel:
-            for index, item in enumerate(queue):
-                try:
-                    await self._deliver(item)
-                except RetryLater as exc:
-                    await self._postpone(queue[index:], exc.seconds, str(exc), count=False)
-                    return
-                except ChatMoved as exc:
-                    async with self.store.tx() as tx:
-                        await tx.move_chat(chat_id, exc.new_chat_id)
-                    await self._postpone(queue[index:], 0, str(exc), count=False)
-                    self.wake()
-                    return
-                except ChatGone as exc:
-                    log.warning("chat %s is gone: %s", chat_id, exc)
-                    await self._chat_gone(chat_id, queue[index:], str(exc))
-                    return
-                except Undeliverable as exc:
-                    log.error("message %s refused for good: %s", item.key, exc)
-                    async with self.store.tx() as tx:
-                        await tx.mark_failed(item.id, str(exc))
-                except Transient as exc:
-                    backoff = min(300.0, 2.0 ** min(item.attempts, 9))
-                    log.warning("message %s failed (%s); retry in %ss", item.key, exc, backoff)
-                    await self._postpone([item], backoff, str(exc), count=True)
-                    await self._postpone(queue[index + 1 :], backoff, "behind a retry", count=False)
-                    return
+        try:
+            async with self.parallel:
+                while queue:
+                    item = queue[0]
+                    try:
+                        await self._deliver(item)
+                    except RetryLater as exc:
+                        await self._postpone(queue, exc.seconds, str(exc), count=False)
+                        return
+                    except ChatMoved as exc:
+                        async with self.store.tx() as tx:
+                            await tx.move_chat(chat_id, exc.new_chat_id)
+                        await self._postpone(queue, 0, str(exc), count=False)
+                        return
+                    except ChatGone as exc:
+                        log.warning("chat %s is gone: %s", chat_id, exc)
+                        await self._chat_gone(chat_id, list(queue), str(exc))
+                        return
+                    except Undeliverable as exc:
+                        log.error("message %s refused for good: %s", item.key, exc)
+                        async with self.store.tx() as tx:
+                            await tx.mark_failed(item.id, str(exc))
+                    except Transient as exc:
+                        backoff = min(300.0, 2.0 ** min(item.attempts, 9))
+                        log.warning("message %s failed (%s); retry in %ss", item.key, exc, backoff)
+                        await self._postpone([item], backoff, str(exc), count=True)
+                        await self._postpone(queue[1:], backoff, "behind a retry", count=False)
+                        return
+                    queue.pop(0)
+        except Exception:
+            log.exception("delivery to chat %s failed", chat_id)
+            await self._postpone(queue, 5, "unexpected error", count=True)
+        finally:
+            if self._busy.get(chat_id) is queue:
+                del self._busy[chat_id]
+            self.wake()
 
     async def _deliver(self, item: OutboxItem) -> None:
         message, upload, media_id = await self._compose(item)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -358,16 +358,24 @@ class Tx:
         )
         return int(result.rowcount)
 
-    async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[OutboxItem]:
+    async def claim_due(
+        self,
+        now: datetime,
+        lease: timedelta,
+        limit: int,
+        skip_chats: Collection[int] = (),
+    ) -> list[OutboxItem]:
         """Lease due messages to this worker; a lease that runs out makes them due again."""
         free = sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now)
-        result = await self.conn.execute(
+        query = (
             sa.select(outbox)
             .where(outbox.c.state == OutboxState.PENDING, outbox.c.next_attempt_at <= now, free)
             .order_by(outbox.c.id)
             .limit(limit)
         )
-        rows = list(result.mappings())
+        if skip_chats:
+            query = query.where(outbox.c.chat_id.not_in(list(skip_chats)))
+        rows = list((await self.conn.execute(query)).mappings())
         claimed: list[OutboxItem] = []
         for row in rows:
             taken = await self.conn.execute(
@@ -379,13 +387,29 @@ class Tx:
                 claimed.append(_outbox(row))
         return claimed
 
-    async def next_due(self) -> datetime | None:
-        result = await self.conn.execute(
-            sa.select(outbox.c.next_attempt_at)
-            .where(outbox.c.state == OutboxState.PENDING)
-            .order_by(outbox.c.next_attempt_at)
-            .limit(1)
+    async def extend_lease(self, item_ids: Collection[int], until: datetime) -> None:
+        if item_ids:
+            await self.conn.execute(
+                sa.update(outbox)
+                .where(outbox.c.id.in_(list(item_ids)), outbox.c.state == OutboxState.PENDING)
+                .values(lease_until=until)
+            )
+
+    async def release_lease(self, item_ids: Collection[int]) -> None:
+        if item_ids:
+            await self.conn.execute(
+                sa.update(outbox).where(outbox.c.id.in_(list(item_ids))).values(lease_until=None)
+            )
+
+    async def next_due(self, now: datetime, skip_chats: Collection[int] = ()) -> datetime | None:
+        """When the next message not already leased falls due."""
+        free = sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now)
+        query = sa.select(outbox.c.next_attempt_at).where(
+            outbox.c.state == OutboxState.PENDING, free
         )
+        if skip_chats:
+            query = query.where(outbox.c.chat_id.not_in(list(skip_chats)))
+        result = await self.conn.execute(query.order_by(outbox.c.next_attempt_at).limit(1))
         value: datetime | None = result.scalar_one_or_none()
         return value
 
