@@ -31,6 +31,22 @@ class Status(StrEnum):
     UNROUTED = "unrouted"
 
 
+class Action(StrEnum):
+    """What happened to a report; every event names one, so figures can be recomputed."""
+
+    FILED = "filed"  # None -> open (routed) or unrouted
+    DISPATCHED = "dispatched"  # unrouted -> open, by a supervisor, into a community
+    CLAIMED = "claimed"  # open -> claimed
+    RELEASED = "released"  # claimed -> open
+    TAKEN_OVER = "taken_over"  # claimed -> claimed, by another staff member
+    RESOLVED = "resolved"  # open|claimed -> resolved
+    CONFIRMED = "confirmed"  # resolved -> confirmed, by the rider
+    REOPENED = "reopened"  # resolved -> open, the rider says not fixed
+    TRANSFERRED = "transferred"  # open|claimed -> open, in another community ("not ours")
+    DUPLICATE = "duplicate"  # open|claimed -> rejected, note names the original "#n"
+    INVALID = "invalid"  # open|claimed -> rejected
+
+
 class RouteKind(StrEnum):
     INSIDE = "inside"
     NEAR = "near"
@@ -112,11 +128,14 @@ class Report:
 
 @dataclass(frozen=True, slots=True)
 class Event:
+    """One transition: community_id is the report's community after it."""
+
     report_number: int
     at: datetime
     from_status: Status | None
     to_status: Status
     actor: str
+    action: Action = Action.FILED
     note: str | None = None
     community_id: str | None = None
 

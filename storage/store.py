@@ -13,7 +13,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.domain import Draft, Event, Language, Photo, Report, Rider, RouteKind, Status, Step
+from bot.domain import Action, Draft, Event, Language, Photo, Report, Rider, RouteKind, Status, Step
 from storage.tables import (
     cards,
     community_links,
@@ -233,6 +233,7 @@ class Tx:
                 from_status=event.from_status.value if event.from_status else None,
                 to_status=event.to_status.value,
                 actor=event.actor,
+                action=event.action.value,
                 note=event.note,
                 community_id=event.community_id,
             )
@@ -249,6 +250,7 @@ class Tx:
                 from_status=Status(row["from_status"]) if row["from_status"] else None,
                 to_status=Status(row["to_status"]),
                 actor=row["actor"],
+                action=Action(row["action"]),
                 note=row["note"],
                 community_id=row["community_id"],
             )

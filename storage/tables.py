@@ -99,6 +99,7 @@ events = sa.Table(
     sa.Column("from_status", sa.String(16)),
     sa.Column("to_status", sa.String(16), nullable=False),
     sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False, server_default="filed"),
     sa.Column("note", sa.Text),
     sa.Column("community_id", sa.String(64)),
     sa.Index("ix_events_report", "report_id", "id"),
