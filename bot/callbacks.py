@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from enum import StrEnum
 
 from bot.domain import Language
 
 VERSION = "v1"
+
+
+class CardAction(StrEnum):
+    CLAIM = "claim"
+    RESOLVE = "resolve"
+    REJECT = "reject"
+    RELEASE = "release"
+    TAKE_OVER = "take"
+    DUPLICATE = "dup"
+    NOT_OURS = "ours"
+    INVALID = "invalid"
+    BACK = "back"
+    SKIP = "skip"  # skip the proof, or the note on an invalid report
+    CANCEL = "cancel"  # drop the question the bot asked
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +40,34 @@ class PickLanguage:
     language: Language
 
 
-Press = PickCategory | SkipNote | PickLanguage
+@dataclass(frozen=True, slots=True)
+class OnCard:
+    """A staff button about one report."""
+
+    action: CardAction
+    report: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransferTo:
+    report: int
+    community: str
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The rider's answer: is it really fixed?"""
+
+    report: int
+    fixed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MyPage:
+    page: int
+
+
+Press = PickCategory | SkipNote | PickLanguage | OnCard | TransferTo | Verdict | MyPage
 
 
 def encode(press: Press) -> str:
@@ -35,6 +78,17 @@ def encode(press: Press) -> str:
             return f"{VERSION}:skip"
         case PickLanguage(language):
             return f"{VERSION}:lang:{language.value}"
+        case OnCard(action, report):
+            return f"{VERSION}:k:{action.value}:{report}"
+        case TransferTo(report, community):
+            return f"{VERSION}:to:{report}:{community}"
+        case Verdict(report, fixed):
+            return f"{VERSION}:fix:{report}:{int(fixed)}"
+        case MyPage(page):
+            return f"{VERSION}:my:{page}"
+
+
+NUMBER = re.compile(r"[1-9][0-9]{0,9}")
 
 
 def decode(data: str | None) -> Press | None:
@@ -49,4 +103,24 @@ def decode(data: str | None) -> Press | None:
             return SkipNote()
         case ["lang", code] if code in {lang.value for lang in Language}:
             return PickLanguage(Language(code))
+        case ["k", action, report] if action in CardAction._value2member_map_ and _n(report):
+            return OnCard(CardAction(action), int(report))
+        case ["to", report, community] if _n(report) and community:
+            return TransferTo(int(report), community)
+        case ["fix", report, flag] if _n(report) and flag in ("0", "1"):
+            return Verdict(int(report), flag == "1")
+        case ["my", page] if page.isdigit() and len(page) < 6:
+            return MyPage(int(page))
     return None
+
+
+def report_of(data: str | None) -> int | None:
+    """The report a staff button is about, if it is one."""
+    press = decode(data)
+    if isinstance(press, OnCard | TransferTo):
+        return press.report
+    return None
+
+
+def _n(text: str) -> bool:
+    return NUMBER.fullmatch(text) is not None

@@ -14,7 +14,7 @@ from typing import Protocol
 from bot.domain import Button, Category, Language, OutMessage, Photo
 from bot.geo import Router
 from bot.i18n import Texts
-from bot.render import card_caption
+from bot.render import CardContext, card_buttons, card_caption
 from bot.settings import Settings
 from storage.store import Card, OutboxItem, Store
 
@@ -57,8 +57,19 @@ class Transient(Exception):
     """A network fault or a server error: worth another try later."""
 
 
+class Kind:
+    """What an outbox message is; cards are rendered when sent, so they show the latest state."""
+
+    TEXT = "text"
+    CARD = "card"
+    CARD_EDIT = "card_edit"
+    SUPERVISOR_CARD = "supervisor_card"
+
+
 class Transport(Protocol):
-    async def send(self, message: OutMessage, upload: bytes | None) -> Sent: ...
+    async def send(self, message: OutMessage, upload: bytes | None) -> Sent:
+        """Send a new message, or edit the one message.edit_message_id names."""
+        ...
 
 
 class Delivery:
@@ -223,7 +234,7 @@ class Delivery:
             await tx.mark_sent(item.id, sent.message_id, now)
             if media_id is not None and sent.photo_file_id is not None:
                 await tx.remember_file_id(media_id, sent.photo_file_id)
-            if item.kind == "card" and item.report_id is not None and item.community_id:
+            if item.kind == Kind.CARD and item.report_id is not None and item.community_id:
                 card = Card(item.report_id, item.community_id, message.chat_id, sent.message_id)
                 await tx.add_card(card, now)
         log.info("sent %s to %s", item.key, message.chat_id, extra={"report": item.report_id})
@@ -233,46 +244,79 @@ class Delivery:
     ) -> tuple[OutMessage | None, bytes | None, int | None]:
         """Build the message; cards are rendered now, from the report as it is now."""
         assert item.chat_id is not None
-        if item.kind in ("card", "supervisor_card"):
-            assert item.report_id is not None
-            async with self.store.tx() as tx:
-                report = await tx.report(item.report_id)
-                if report is None:
-                    return None, None, None
-                rider = await tx.rider_by_id(report.rider_id)
-                upload = None
-                photo = report.photo
-                if photo.media_id is not None:
-                    data, file_id = await tx.media(photo.media_id)
-                    photo = Photo(file_id=file_id, media_id=photo.media_id)
-                    upload = None if file_id else data
-            community = item.community_id if item.kind == "card" else None
-            lang = self._language(community)
-            name = self.router.area(report.community_id).name if report.community_id else None
-            caption = card_caption(
-                self.texts,
-                lang,
-                report,
-                self.categories[report.category],
-                name,
-                rider.pseudonym,
-                self.settings.timezone,
-            )
-            message = OutMessage(chat_id=item.chat_id, text=caption, photo=photo)
-            return message, upload, photo.media_id
+        if item.kind in (Kind.CARD, Kind.SUPERVISOR_CARD, Kind.CARD_EDIT):
+            return await self._compose_card(item)
         payload = item.payload
         buttons = tuple(
             tuple(Button(b["text"], b.get("data"), b.get("url")) for b in row)
             for row in payload.get("buttons", ())
         )
+        reply_to = payload.get("reply_to")
+        if payload.get("reply_to_card") and item.report_id is not None:
+            async with self.store.tx() as tx:
+                cards = await tx.cards_of(item.report_id)
+            reply_to = next(
+                (c.message_id for c in cards if c.community_id == payload["reply_to_card"]), None
+            )
+        photo = Photo(file_id=payload["photo"]) if payload.get("photo") else None
         message = OutMessage(
             chat_id=item.chat_id,
             text=str(payload["text"]),
+            photo=photo,
             buttons=buttons,
-            reply_to_message_id=payload.get("reply_to"),
+            reply_to_message_id=reply_to,
             remove_reply_keyboard=bool(payload.get("remove_keyboard", False)),
         )
         return message, None, None
+
+    async def _compose_card(
+        self, item: OutboxItem
+    ) -> tuple[OutMessage | None, bytes | None, int | None]:
+        assert item.chat_id is not None and item.report_id is not None
+        card_community = item.community_id if item.kind != Kind.SUPERVISOR_CARD else None
+        async with self.store.tx() as tx:
+            report = await tx.report(item.report_id)
+            if report is None:
+                return None, None, None
+            rider = await tx.rider_by_id(report.rider_id)
+            holder = await tx.staff_name(report.holder_id) if report.holder_id else None
+            edit_id = None
+            if item.kind == Kind.CARD_EDIT:
+                cards = await tx.cards_of(report.number)
+                edit_id = next(
+                    (c.message_id for c in cards if c.community_id == card_community), None
+                )
+                if edit_id is None:
+                    return None, None, None
+            upload = None
+            photo = report.photo
+            if photo.media_id is not None:
+                data, file_id = await tx.media(photo.media_id)
+                photo = Photo(file_id=file_id, media_id=photo.media_id)
+                upload = None if file_id else data
+        lang = self._language(card_community)
+        ctx = CardContext(
+            category=self.categories[report.category],
+            community_name=self._name(card_community or report.community_id),
+            rider_pseudonym=rider.pseudonym,
+            zone=self.settings.timezone,
+            card_community=card_community,
+            holder_name=holder,
+            now_community_name=self._name(report.community_id),
+        )
+        message = OutMessage(
+            chat_id=item.chat_id,
+            text=card_caption(self.texts, lang, report, ctx),
+            photo=photo,
+            buttons=card_buttons(self.texts, lang, report, card_community),
+            edit_message_id=edit_id,
+        )
+        if edit_id is not None:
+            return message, None, None
+        return message, upload, photo.media_id
+
+    def _name(self, community_id: str | None) -> str | None:
+        return self.router.area(community_id).name if community_id else None
 
     def _language(self, community_id: str | None) -> Language:
         if community_id is None:

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from bot import callbacks
 from bot.callbacks import PickCategory, PickLanguage, SkipNote
+from bot.delivery import Kind
 from bot.domain import Button, Category, Draft, Language, Photo, Rider, RouteKind, Status, Step
 from bot.geo import CommunityArea, Router
 from bot.i18n import Texts
@@ -47,14 +48,6 @@ class Answer:
     # message that carried the button (its buttons go, so it cannot be pressed twice).
     toast: str | None = None
     edit: str | None = None
-
-
-class Kind:
-    """What an outbox message is; cards are rendered when sent, so they show the latest state."""
-
-    TEXT = "text"
-    CARD = "card"
-    SUPERVISOR_CARD = "supervisor_card"
 
 
 class ReportDesk:

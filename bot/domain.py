@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -124,6 +124,19 @@ class Report:
     route_distance_m: float
     filed_at: datetime
     updated_at: datetime
+    holder_id: int | None = None
+    held_since: datetime | None = None
+    resolved_at: datetime | None = None
+    resolution_note: str | None = None
+    after_photo_file_id: str | None = None
+    reopened: bool = False
+    duplicate_of: int | None = None
+    rider_answered: bool = False
+
+    @property
+    def is_active(self) -> bool:
+        """Staff still have to act on it."""
+        return self.status in (Status.OPEN, Status.CLAIMED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +151,23 @@ class Event:
     action: Action = Action.FILED
     note: str | None = None
     community_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Staff:
+    telegram_id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class PendingInput:
+    """A question in a staff group that waits for a reply."""
+
+    report_number: int
+    kind: str  # "proof", "duplicate" or "invalid"
+    staff_id: int
+    chat_id: int
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,4 +189,5 @@ class OutMessage:
     buttons: tuple[tuple[Button, ...], ...] = ()
     reply_to_message_id: int | None = None
     remove_reply_keyboard: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
+    # Set when this replaces the caption and buttons of a message already sent (a card).
+    edit_message_id: int | None = None

@@ -1,12 +1,17 @@
-"""Pure rendering of what staff and supervisors see about a report."""
+"""Pure rendering of what staff, riders and supervisors see about a report."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.domain import Category, Language, Report, Status
+from bot import callbacks
+from bot.callbacks import CardAction, OnCard, TransferTo
+from bot.domain import Button, Category, Language, Report, RouteKind, Status
 from bot.i18n import Texts
+
+Buttons = tuple[tuple[Button, ...], ...]
 
 
 def map_link(lat: float, lon: float, lang: Language) -> str:
@@ -22,45 +27,144 @@ def local_time(at: datetime, zone: ZoneInfo) -> str:
     return at.astimezone(zone).strftime("%m-%d %H:%M")
 
 
-def card_caption(
-    texts: Texts,
-    lang: Language,
-    report: Report,
-    category: Category,
-    community_name: str | None,
-    rider_pseudonym: str,
-    zone: ZoneInfo,
-) -> str:
+def age(texts: Texts, lang: Language, span: timedelta) -> str:
+    minutes = max(0, int(span.total_seconds() // 60))
+    if minutes < 120:
+        return texts(lang, "age_minutes", n=minutes)
+    if minutes < 48 * 60:
+        return texts(lang, "age_hours", n=minutes // 60)
+    return texts(lang, "age_days", n=minutes // (24 * 60))
+
+
+def status_name(texts: Texts, lang: Language, status: Status) -> str:
+    return texts(lang, f"status_{status.value}")
+
+
+@dataclass(frozen=True, slots=True)
+class CardContext:
+    """What a card needs besides the report: names, and which community's group it sits in."""
+
+    category: Category
+    community_name: str | None
+    rider_pseudonym: str
+    zone: ZoneInfo
+    card_community: str | None = None
+    holder_name: str | None = None
+    now_community_name: str | None = None
+
+
+def card_caption(texts: Texts, lang: Language, report: Report, ctx: CardContext) -> str:
     """The caption of a report's card: number, category, community, place, note, status."""
-    lines = [texts(lang, "card_title", category=category.label(lang), number=report.number)]
-    if category.urgent:
+    lines = [texts(lang, "card_title", category=ctx.category.label(lang), number=report.number)]
+    if ctx.category.urgent and report.is_active:
         lines.append(texts(lang, "card_urgent"))
-    if community_name is not None:
-        if report.route_kind == "near":
+    if ctx.community_name is not None:
+        if report.route_kind is RouteKind.NEAR and report.community_id == ctx.card_community:
+            distance = round(report.route_distance_m)
             lines.append(
-                texts(
-                    lang,
-                    "card_community_near",
-                    community=community_name,
-                    distance=round(report.route_distance_m),
-                )
+                texts(lang, "card_community_near", community=ctx.community_name, distance=distance)
             )
         else:
-            lines.append(texts(lang, "card_community", community=community_name))
-    lines.append(
-        texts(
-            lang,
-            "card_location",
-            lat=f"{report.lat:.5f}",
-            lon=f"{report.lon:.5f}",
-            map=map_link(report.lat, report.lon, lang),
-        )
-    )
+            lines.append(texts(lang, "card_community", community=ctx.community_name))
+    point = {"lat": f"{report.lat:.5f}", "lon": f"{report.lon:.5f}"}
+    lines.append(texts(lang, "card_location", map=map_link(report.lat, report.lon, lang), **point))
     if report.note:
         lines.append(texts(lang, "card_note", note=report.note))
-    lines.append(
-        texts(lang, "card_filed", filed=local_time(report.filed_at, zone), rider=rider_pseudonym)
-    )
-    status_key = "card_status_unrouted" if report.status is Status.UNROUTED else "card_status_open"
-    lines.append(texts(lang, status_key))
+    filed = local_time(report.filed_at, ctx.zone)
+    lines.append(texts(lang, "card_filed", filed=filed, rider=ctx.rider_pseudonym))
+    lines.extend(_state_lines(texts, lang, report, ctx))
     return "\n".join(lines)
+
+
+def _state_lines(texts: Texts, lang: Language, report: Report, ctx: CardContext) -> list[str]:
+    moved_away = ctx.card_community is not None and report.community_id != ctx.card_community
+    if moved_away:
+        return [texts(lang, "card_transferred", community=ctx.now_community_name or "?")]
+    staff = ctx.holder_name or "?"
+    lines = [texts(lang, "card_reopened")] if report.reopened and report.is_active else []
+    match report.status:
+        case Status.OPEN:
+            lines.append(texts(lang, "card_status_open"))
+        case Status.UNROUTED:
+            lines.append(texts(lang, "card_status_unrouted"))
+        case Status.CLAIMED:
+            since = local_time(report.held_since or report.updated_at, ctx.zone)
+            lines.append(texts(lang, "card_status_claimed", staff=staff, since=since))
+        case Status.RESOLVED | Status.CONFIRMED:
+            at = local_time(report.resolved_at or report.updated_at, ctx.zone)
+            if report.status is Status.CONFIRMED:
+                lines.append(texts(lang, "card_status_confirmed"))
+            lines.append(texts(lang, "card_status_resolved", staff=staff, at=at))
+            if report.resolution_note:
+                lines.append(texts(lang, "card_resolution_note", note=report.resolution_note))
+            key = "card_after_photo_yes" if report.after_photo_file_id else "card_after_photo_no"
+            lines.append(texts(lang, key))
+            if report.status is Status.RESOLVED and not report.rider_answered:
+                lines.append(texts(lang, "card_awaiting_rider"))
+        case Status.REJECTED if report.duplicate_of is not None:
+            lines.append(texts(lang, "card_status_duplicate", original=report.duplicate_of))
+        case Status.REJECTED:
+            lines.append(texts(lang, "card_status_invalid"))
+            if report.resolution_note:
+                lines.append(texts(lang, "card_invalid_note", note=report.resolution_note))
+    return lines
+
+
+def card_buttons(
+    texts: Texts, lang: Language, report: Report, card_community: str | None
+) -> Buttons:
+    """The actions staff can take from this state; none once it has left their hands."""
+    if card_community is None or report.community_id != card_community:
+        return ()
+
+    def button(key: str, action: CardAction) -> Button:
+        return Button(texts(lang, key), callbacks.encode(OnCard(action, report.number)))
+
+    match report.status:
+        case Status.OPEN:
+            return (
+                (
+                    button("btn_claim", CardAction.CLAIM),
+                    button("btn_resolve", CardAction.RESOLVE),
+                    button("btn_reject", CardAction.REJECT),
+                ),
+            )
+        case Status.CLAIMED:
+            return (
+                (
+                    button("btn_resolve", CardAction.RESOLVE),
+                    button("btn_reject", CardAction.REJECT),
+                ),
+                (
+                    button("btn_release", CardAction.RELEASE),
+                    button("btn_take_over", CardAction.TAKE_OVER),
+                ),
+            )
+    return ()
+
+
+def reject_menu(texts: Texts, lang: Language, number: int) -> Buttons:
+    def button(key: str, action: CardAction) -> Button:
+        return Button(texts(lang, key), callbacks.encode(OnCard(action, number)))
+
+    return (
+        (
+            button("btn_duplicate", CardAction.DUPLICATE),
+            button("btn_not_ours", CardAction.NOT_OURS),
+            button("btn_invalid", CardAction.INVALID),
+        ),
+        (button("btn_back", CardAction.BACK),),
+    )
+
+
+def transfer_menu(
+    texts: Texts, lang: Language, number: int, communities: list[tuple[str, str]]
+) -> Buttons:
+    rows = [
+        (Button(name, callbacks.encode(TransferTo(number, community_id))),)
+        for community_id, name in communities
+    ]
+    rows.append(
+        (Button(texts(lang, "btn_back"), callbacks.encode(OnCard(CardAction.BACK, number))),)
+    )
+    return tuple(rows)

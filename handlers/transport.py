@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from telegram import Bot, LinkPreviewOptions, Message, ReplyParameters
+from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 
@@ -28,6 +28,8 @@ class TelegramTransport:
         )
         try:
             sent: Message
+            if message.edit_message_id is not None:
+                return await self._edit(message)
             if message.photo is not None:
                 photo = upload if upload is not None else message.photo.file_id
                 if photo is None:
@@ -63,6 +65,34 @@ class TelegramTransport:
             raise Undeliverable(exc.message) from exc
         except NetworkError as exc:  # includes TimedOut and 5xx answers
             raise Transient(str(exc)) from exc
+
+    async def _edit(self, message: OutMessage) -> Sent:
+        assert message.edit_message_id is not None
+        markup = markup_for(message.buttons, None, False)
+        inline = markup if isinstance(markup, InlineKeyboardMarkup) else None
+        try:
+            if message.photo is not None:
+                await self.bot.edit_message_caption(
+                    message.chat_id,
+                    message.edit_message_id,
+                    caption=message.text,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=inline,
+                )
+            else:
+                await self.bot.edit_message_text(
+                    message.text,
+                    message.chat_id,
+                    message.edit_message_id,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=inline,
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                )
+        except BadRequest as exc:
+            # Two edits queued for the same state: the second changes nothing, which is fine.
+            if "not modified" not in exc.message.lower():
+                raise
+        return Sent(message.edit_message_id)
 
 
 def _seconds(value: float | timedelta) -> float:

@@ -13,7 +13,20 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.domain import Action, Draft, Event, Language, Photo, Report, Rider, RouteKind, Status, Step
+from bot.domain import (
+    Action,
+    Draft,
+    Event,
+    Language,
+    PendingInput,
+    Photo,
+    Report,
+    Rider,
+    RouteKind,
+    Staff,
+    Status,
+    Step,
+)
 from storage.tables import (
     cards,
     community_links,
@@ -21,8 +34,10 @@ from storage.tables import (
     events,
     media,
     outbox,
+    pending_inputs,
     reports,
     riders,
+    staff,
 )
 
 
@@ -216,6 +231,153 @@ class Tx:
     async def report(self, number: int) -> Report | None:
         row = await self._one(sa.select(reports).where(reports.c.id == number))
         return None if row is None else _report(row)
+
+    async def transition(
+        self,
+        number: int,
+        *,
+        frm: Collection[Status],
+        to: Status,
+        action: Action,
+        actor: str,
+        at: datetime,
+        note: str | None = None,
+        expect: Mapping[str, Any] | None = None,
+        changes: Mapping[str, Any] | None = None,
+    ) -> Report | None:
+        """Move the report from one of `frm` to `to`, only if it is still there; else None.
+
+        The condition is checked by the database in the same UPDATE, so of two staff pressing at
+        once exactly one changes the report; `expect` adds column conditions (holder, community).
+        """
+        query = sa.update(reports).where(
+            reports.c.id == number, reports.c.status.in_([s.value for s in frm])
+        )
+        for column, value in (expect or {}).items():
+            query = query.where(
+                reports.c[column].is_(None) if value is None else reports.c[column] == value
+            )
+        changed = await self.conn.execute(
+            query.values(status=to.value, updated_at=at, **dict(changes or {}))
+        )
+        if changed.rowcount != 1:
+            return None
+        report = await self.report(number)
+        assert report is not None
+        await self.add_event(
+            Event(
+                number,
+                at,
+                Status(next(iter(frm))) if len(frm) == 1 else await self._previous(number),
+                to,
+                actor=actor,
+                action=action,
+                note=note,
+                community_id=report.community_id,
+            )
+        )
+        return report
+
+    async def _previous(self, number: int) -> Status | None:
+        result = await self.conn.execute(
+            sa.select(events.c.to_status)
+            .where(events.c.report_id == number)
+            .order_by(events.c.id.desc())
+            .limit(1)
+        )
+        value = result.scalar_one_or_none()
+        return None if value is None else Status(value)
+
+    async def update_report(self, number: int, **changes: Any) -> None:
+        """Details that are not a transition (the rider's answer flag, for one)."""
+        await self.conn.execute(sa.update(reports).where(reports.c.id == number).values(**changes))
+
+    async def reports_of_rider(
+        self, rider_id: int, since: datetime, offset: int, limit: int
+    ) -> tuple[list[Report], int]:
+        where = (reports.c.rider_id == rider_id, reports.c.filed_at >= since)
+        total = await self.conn.execute(
+            sa.select(sa.func.count()).select_from(reports).where(*where)
+        )
+        rows = await self.conn.execute(
+            sa.select(reports)
+            .where(*where)
+            .order_by(reports.c.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        return [_report(r) for r in rows.mappings()], int(total.scalar_one())
+
+    async def active_reports(self, community_id: str) -> list[Report]:
+        rows = await self.conn.execute(
+            sa.select(reports)
+            .where(
+                reports.c.community_id == community_id,
+                reports.c.status.in_([Status.OPEN.value, Status.CLAIMED.value]),
+            )
+            .order_by(reports.c.filed_at, reports.c.id)
+        )
+        return [_report(r) for r in rows.mappings()]
+
+    # staff and questions waiting for a reply ---------------------------------------------------
+
+    async def remember_staff(self, person: Staff, now: datetime) -> None:
+        changed = await self.conn.execute(
+            sa.update(staff)
+            .where(staff.c.telegram_id == person.telegram_id)
+            .values(name=person.name, updated_at=now)
+        )
+        if changed.rowcount == 0:
+            try:
+                async with self.conn.begin_nested():
+                    await self.conn.execute(
+                        sa.insert(staff).values(
+                            telegram_id=person.telegram_id, name=person.name, updated_at=now
+                        )
+                    )
+            except IntegrityError:
+                pass  # the same person, remembered a moment ago by another update
+
+    async def staff_name(self, telegram_id: int) -> str | None:
+        result = await self.conn.execute(
+            sa.select(staff.c.name).where(staff.c.telegram_id == telegram_id)
+        )
+        name: str | None = result.scalar_one_or_none()
+        return name
+
+    async def ask(self, pending: PendingInput) -> None:
+        """Wait for a reply on this report (one question per report; a new one replaces it)."""
+        await self.conn.execute(
+            sa.delete(pending_inputs).where(pending_inputs.c.report_id == pending.report_number)
+        )
+        await self.conn.execute(
+            sa.insert(pending_inputs).values(
+                report_id=pending.report_number,
+                kind=pending.kind,
+                staff_id=pending.staff_id,
+                chat_id=pending.chat_id,
+                created_at=pending.created_at,
+            )
+        )
+
+    async def pending(self, number: int) -> PendingInput | None:
+        row = await self._one(sa.select(pending_inputs).where(pending_inputs.c.report_id == number))
+        if row is None:
+            return None
+        return PendingInput(
+            row["report_id"],
+            row["kind"],
+            int(row["staff_id"]),
+            int(row["chat_id"]),
+            row["created_at"],
+        )
+
+    async def answered(self, number: int, kind: str | None = None) -> bool:
+        """Forget the question; False if there was none (of that kind) to forget."""
+        query = sa.delete(pending_inputs).where(pending_inputs.c.report_id == number)
+        if kind is not None:
+            query = query.where(pending_inputs.c.kind == kind)
+        return (await self.conn.execute(query)).rowcount > 0
 
     async def reports_filed_since(self, rider_id: int, since: datetime) -> int:
         result = await self.conn.execute(
@@ -466,6 +628,16 @@ class Tx:
             )
         )
 
+    async def card_at(self, chat_id: int, message_id: int) -> Card | None:
+        row = await self._one(
+            sa.select(cards).where(cards.c.chat_id == chat_id, cards.c.message_id == message_id)
+        )
+        if row is None:
+            return None
+        return Card(
+            row["report_id"], row["community_id"], int(row["chat_id"]), int(row["message_id"])
+        )
+
     async def cards_of(self, number: int) -> list[Card]:
         result = await self.conn.execute(sa.select(cards).where(cards.c.report_id == number))
         return [
@@ -518,6 +690,14 @@ def _report(row: RowMapping) -> Report:
         route_distance_m=row["route_distance_m"],
         filed_at=row["filed_at"],
         updated_at=row["updated_at"],
+        holder_id=None if row["holder_id"] is None else int(row["holder_id"]),
+        held_since=row["held_since"],
+        resolved_at=row["resolved_at"],
+        resolution_note=row["resolution_note"],
+        after_photo_file_id=row["after_photo_file_id"],
+        reopened=bool(row["reopened"]),
+        duplicate_of=row["duplicate_of"],
+        rider_answered=bool(row["rider_answered"]),
     )
 
 

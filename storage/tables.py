@@ -85,6 +85,15 @@ reports = sa.Table(
     sa.Column("route_distance_m", sa.Float, nullable=False),
     sa.Column("filed_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # Who holds the report now (staff Telegram id), and since when.
+    sa.Column("holder_id", sa.BigInteger),
+    sa.Column("held_since", UTCDateTime),
+    sa.Column("resolved_at", UTCDateTime),
+    sa.Column("resolution_note", sa.Text),
+    sa.Column("after_photo_file_id", sa.String(256)),
+    sa.Column("reopened", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("duplicate_of", sa.Integer),
+    sa.Column("rider_answered", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_reports_rider_filed", "rider_id", "filed_at"),
     sa.Index("ix_reports_community_status", "community_id", "status"),
     sa.Index("ix_reports_filed", "filed_at"),
@@ -140,6 +149,27 @@ outbox = sa.Table(
     sa.Index("ix_outbox_chat", "chat_id", "state"),
 )
 
+# Staff are named on cards (riders never are): the name Telegram last gave us for each.
+staff = sa.Table(
+    "staff",
+    metadata,
+    sa.Column("telegram_id", sa.BigInteger, primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# A question the bot asked in a staff group and waits for a reply to: proof of a fix, the
+# number of the original of a duplicate, or a note on why a report is invalid.
+pending_inputs = sa.Table(
+    "pending_inputs",
+    metadata,
+    sa.Column("report_id", sa.Integer, sa.ForeignKey("reports.id"), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("staff_id", sa.BigInteger, nullable=False),
+    sa.Column("chat_id", sa.BigInteger, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
 cards = sa.Table(
     "cards",
     metadata,
@@ -148,4 +178,5 @@ cards = sa.Table(
     sa.Column("chat_id", sa.BigInteger, nullable=False),
     sa.Column("message_id", sa.BigInteger, nullable=False),
     sa.Column("posted_at", UTCDateTime, nullable=False),
+    sa.Index("ix_cards_message", "chat_id", "message_id"),
 )
