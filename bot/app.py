@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 # Opt in to PTB 23's behaviour now: RetryAfter.retry_after as a timedelta (silences a warning).
 os.environ.setdefault("PTB_TIMEDELTA", "1")
@@ -31,9 +32,12 @@ from bot.desk import ReportDesk
 from bot.geo import Router, load_communities
 from bot.i18n import Texts
 from bot.settings import Settings
+from bot.staffdesk import StaffDesk
+from bot.workflow import Workflow
 from handlers.group import GroupHandlers
 from handlers.ratelimit import FloodLimiter
 from handlers.rider import RiderHandlers
+from handlers.staff import Membership, StaffHandlers
 from handlers.transport import TelegramTransport
 from storage.db import make_engine, migrate
 from storage.store import Store
@@ -102,13 +106,19 @@ class Suishoubao:
         await self.application.bot.set_my_commands(
             [
                 BotCommand("start", describe["cmd_start"]),
+                BotCommand("my", describe["cmd_my"]),
                 BotCommand("cancel", describe["cmd_cancel"]),
                 BotCommand("lang", describe["cmd_lang"]),
             ],
             scope=BotCommandScopeAllPrivateChats(),
         )
         await self.application.bot.set_my_commands(
-            [BotCommand("link", describe["cmd_link"])], scope=BotCommandScopeAllGroupChats()
+            [
+                BotCommand("queue", describe["cmd_queue"]),
+                BotCommand("report", describe["cmd_report"]),
+                BotCommand("link", describe["cmd_link"]),
+            ],
+            scope=BotCommandScopeAllGroupChats(),
         )
 
 
@@ -151,6 +161,9 @@ def assemble(settings: Settings, *, clock: Clock = utcnow) -> Suishoubao:
         settings=settings,
         clock=clock,
     )
+    workflow = Workflow(
+        router=router, categories=categories, texts=texts, settings=settings, clock=clock
+    )
     desk = ReportDesk(
         store=store,
         router=router,
@@ -158,19 +171,52 @@ def assemble(settings: Settings, *, clock: Clock = utcnow) -> Suishoubao:
         texts=texts,
         settings=settings,
         clock=clock,
+        workflow=workflow,
+        notify=delivery.wake,
+    )
+    staff_desk = StaffDesk(
+        store=store,
+        router=router,
+        categories=categories,
+        texts=texts,
+        settings=settings,
+        clock=clock,
+        workflow=workflow,
+        is_member=Membership(application.bot),
         notify=delivery.wake,
     )
     delivery.on_chat_gone = desk.bot_left
-    register(application, RiderHandlers(desk), GroupHandlers(desk), texts, settings)
+    register(
+        application,
+        RiderHandlers(desk),
+        GroupHandlers(desk),
+        StaffHandlers(staff_desk),
+        texts,
+        settings,
+    )
     bot = Suishoubao(settings, application, store, desk, delivery, texts)
     holder["bot"] = bot
     return bot
+
+
+def press_router(
+    rider: RiderHandlers, staff: StaffHandlers
+) -> Callable[[TelegramUpdate, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]:
+    async def route(update: TelegramUpdate, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is not None and query.message is not None and query.message.chat.type != "private":
+            await staff.press(update, context)
+        else:
+            await rider.press(update, context)
+
+    return route
 
 
 def register(
     application: Application,  # type: ignore[type-arg]
     rider: RiderHandlers,
     group: GroupHandlers,
+    staff: StaffHandlers,
     texts: Texts,
     settings: Settings,
 ) -> None:
@@ -184,17 +230,26 @@ def register(
             CommandHandler("start", rider.start, private),
             CommandHandler("help", rider.help, private),
             CommandHandler("cancel", rider.cancel, private),
+            CommandHandler("my", rider.my, private),
+            CommandHandler("queue", staff.queue, groups),
+            CommandHandler("report", staff.report, groups),
             CommandHandler("lang", rider.lang, private),
             CommandHandler("link", group.link, groups),
             CommandHandler("link", group.link_in_private, private),
             MessageHandler(filters.StatusUpdate.MIGRATE, group.migrated),
+            # With privacy mode on, these are the only group messages the bot receives.
+            MessageHandler(
+                groups & new & filters.REPLY & (filters.PHOTO | (filters.TEXT & ~filters.COMMAND)),
+                staff.reply,
+            ),
             MessageHandler(private & new & filters.PHOTO, rider.photo),
             MessageHandler(private & new & filters.Document.ALL, rider.document),
             MessageHandler(private & new & (filters.LOCATION | filters.VENUE), rider.location),
             MessageHandler(private & new & filters.TEXT & ~filters.COMMAND, rider.text),
             # Must stay last among private messages: everything else gets a hint.
             MessageHandler(private & new, rider.other),
-            CallbackQueryHandler(rider.press),
+            # Buttons in private chats belong to riders; in groups, to staff.
+            CallbackQueryHandler(press_router(rider, staff)),
             ChatMemberHandler(group.membership, ChatMemberHandler.MY_CHAT_MEMBER),
         ]
     )

@@ -9,13 +9,26 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot import callbacks
-from bot.callbacks import PickCategory, PickLanguage, SkipNote
+from bot.callbacks import MyPage, PickCategory, PickLanguage, SkipNote, Verdict
 from bot.delivery import Kind
-from bot.domain import Button, Category, Draft, Language, Photo, Rider, RouteKind, Status, Step
+from bot.domain import (
+    Action,
+    Button,
+    Category,
+    Draft,
+    Language,
+    Photo,
+    Rider,
+    RouteKind,
+    Status,
+    Step,
+)
 from bot.geo import CommunityArea, Router
 from bot.i18n import Texts
 from bot.images import IMAGE_TYPES, NotAnImage, strip_metadata
+from bot.render import local_time, status_name
 from bot.settings import Settings
+from bot.workflow import Workflow
 from storage.store import Store, Tx
 
 log = logging.getLogger(__name__)
@@ -48,6 +61,7 @@ class Answer:
     # message that carried the button (its buttons go, so it cannot be pressed twice).
     toast: str | None = None
     edit: str | None = None
+    edit_buttons: tuple[tuple[Button, ...], ...] = ()
 
 
 class ReportDesk:
@@ -60,8 +74,10 @@ class ReportDesk:
         texts: Texts,
         settings: Settings,
         clock: Clock,
+        workflow: Workflow,
         notify: Callable[[], None] = lambda: None,
     ) -> None:
+        self.workflow = workflow
         self.store = store
         self.router = router
         self.categories = {c.id: c for c in categories}
@@ -196,6 +212,13 @@ class ReportDesk:
                     answer = await self._advance(tx, rider, replace(draft, category=category_id))
                     chosen = self.texts(lang, "chosen_category", category=label)
                     return replace(answer, toast=label, edit=chosen)
+                case Verdict(number, fixed):
+                    answer = await self._verdict(tx, rider, number, fixed)
+                    self.notify()
+                    return answer
+                case MyPage(page):
+                    text, buttons = await self._my_page(tx, rider, page)
+                    return Answer(edit=text, edit_buttons=buttons)
                 case SkipNote():
                     draft = await self._draft(tx, rider)
                     if draft is None or draft.step is not Step.NOTE:
@@ -204,6 +227,80 @@ class ReportDesk:
                     skipped = self.texts(lang, "note_skipped")
                     return replace(answer, toast=skipped, edit=skipped)
             return Answer(toast=self.texts(lang, "stale_button"))
+
+    async def my_reports(self, who: Person) -> Answer:
+        """`/my`: the rider's reports of the last 30 days, newest first, a page at a time."""
+        async with self.store.tx() as tx:
+            rider = await self._rider(tx, who)
+            text, buttons = await self._my_page(tx, rider, 0)
+        return Answer(says=(Say(text, buttons=buttons),))
+
+    async def _my_page(
+        self, tx: Tx, rider: Rider, page: int
+    ) -> tuple[str, tuple[tuple[Button, ...], ...]]:
+        lang = rider.language
+        size = 10
+        since = self.clock() - timedelta(days=30)
+        mine, total = await tx.reports_of_rider(rider.id, since, page * size, size)
+        if total == 0:
+            return self.texts(lang, "my_empty"), ()
+        lines = [self.texts(lang, "my_title", total=total)]
+        for report in mine:
+            lines.append(
+                self.texts(
+                    lang,
+                    "my_line",
+                    number=report.number,
+                    category=self.categories[report.category].label(lang),
+                    community=self.workflow.name_of(report.community_id),
+                    status=status_name(self.texts, lang, report.status),
+                    filed=local_time(report.filed_at, self.settings.timezone),
+                )
+            )
+        row: list[Button] = []
+        if page > 0:
+            row.append(Button(self.texts(lang, "btn_newer"), callbacks.encode(MyPage(page - 1))))
+        if (page + 1) * size < total:
+            row.append(Button(self.texts(lang, "btn_older"), callbacks.encode(MyPage(page + 1))))
+        return "\n".join(lines), ((tuple(row),) if row else ())
+
+    async def _verdict(self, tx: Tx, rider: Rider, number: int, fixed: bool) -> Answer:
+        """The rider says whether it is really fixed: once per resolution, within the window."""
+        lang = rider.language
+        report = await tx.report(number)
+        if report is None or report.rider_id != rider.id:
+            return Answer(toast=self.texts(lang, "stale_button"))
+        if report.status is not Status.RESOLVED or report.rider_answered:
+            return Answer(toast=self.texts(lang, "verdict_already"), edit="")
+        window = timedelta(days=self.settings.confirm_window_days)
+        if report.resolved_at is not None and self.clock() - report.resolved_at > window:
+            return Answer(toast=self.texts(lang, "verdict_expired", number=number), edit="")
+        changes: dict[str, object]
+        if fixed:
+            action, to, changes = Action.CONFIRMED, Status.CONFIRMED, {"rider_answered": True}
+        else:
+            action, to = Action.REOPENED, Status.OPEN
+            changes = {
+                "rider_answered": True,
+                "reopened": True,
+                "holder_id": None,
+                "held_since": None,
+            }
+        moved = await tx.transition(
+            number,
+            frm={Status.RESOLVED},
+            to=to,
+            action=action,
+            actor=f"rider:{rider.id}",
+            at=self.clock(),
+            expect={"rider_answered": False},
+            changes=changes,
+        )
+        if moved is None:
+            return Answer(toast=self.texts(lang, "verdict_already"), edit="")
+        await self.workflow.after(tx, moved, action)
+        done = self.texts(lang, "verdict_thanks" if fixed else "verdict_reopened", number=number)
+        return Answer(toast=done, says=(Say(done),), edit="")
 
     # the draft's progress ----------------------------------------------------------------------
 

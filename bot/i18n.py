@@ -13,6 +13,16 @@ from bot.domain import Language
 LOCALES = Path(__file__).resolve().parent / "locales"
 
 
+class Html(str):
+    """A parameter that is already HTML (a mention, a link) and must not be escaped again."""
+
+    __slots__ = ()
+
+
+def mention(user_id: int, name: str) -> Html:
+    return Html(f'<a href="tg://user?id={user_id}">{html.escape(name, quote=False)}</a>')
+
+
 class Texts:
     def __init__(self, catalogues: Mapping[Language, Mapping[str, str]]) -> None:
         self.catalogues = catalogues
@@ -29,7 +39,12 @@ class Texts:
     def __call__(self, lang: Language, key: str, /, **params: object) -> str:
         """The text for key in lang, with params HTML-escaped: every message is sent as HTML."""
         template = self.catalogues[lang][key]
-        return template.format(**{k: html.escape(str(v), quote=False) for k, v in params.items()})
+        return template.format(
+            **{
+                k: v if isinstance(v, Html) else html.escape(str(v), quote=False)
+                for k, v in params.items()
+            }
+        )
 
     def keys(self, lang: Language) -> set[str]:
         return set(self.catalogues[lang])

@@ -37,6 +37,7 @@ class Settings:
     max_photo_bytes: int = 20 * 1024 * 1024
     reports_per_hour: int = 10
     draft_ttl_hours: float = 24.0
+    confirm_window_days: float = 3.0
 
     @classmethod
     def from_env(
@@ -87,6 +88,13 @@ class Settings:
                 _number(
                     "REPORTS_PER_HOUR", get("REPORTS_PER_HOUR"), base.reports_per_hour, 1, 10_000
                 )
+            ),
+            confirm_window_days=_number(
+                "CONFIRM_WINDOW_DAYS",
+                get("CONFIRM_WINDOW_DAYS"),
+                base.confirm_window_days,
+                0.01,
+                365,
             ),
             draft_ttl_hours=_number(
                 "DRAFT_TTL_HOURS", get("DRAFT_TTL_HOURS"), base.draft_ttl_hours, 0.1, 24 * 30

@@ -35,6 +35,10 @@ class RiderHandlers:
         """Drop the draft."""
         await present(update, await self.desk.cancel(person(update)))
 
+    async def my(self, update: Update, context: Context) -> None:
+        """The rider's recent reports and their states."""
+        await present(update, await self.desk.my_reports(person(update)))
+
     async def lang(self, update: Update, context: Context) -> None:
         """Offer the languages."""
         await present(update, await self.desk.choose_language(person(update)))
