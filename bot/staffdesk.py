@@ -98,7 +98,7 @@ class StaffDesk:
             if not isinstance(press, OnCard | TransferTo):
                 return StaffAnswer(toast=self.texts(lang, "stale_button"))
             try:
-                report = await self._authorize(tx, chat_id, staff, press.report, lang)
+                report = await self._authorize(tx, chat_id, staff, press.report, message_id, lang)
                 answer = await self._act(tx, chat_id, staff, message_id, report, press, lang)
             except Refusal as refusal:
                 return StaffAnswer(toast=refusal.text)
@@ -446,13 +446,17 @@ class StaffDesk:
     # checks ------------------------------------------------------------------------------------
 
     async def _authorize(
-        self, tx: Tx, chat_id: int, staff: Staff, number: int, lang: Language
+        self, tx: Tx, chat_id: int, staff: Staff, number: int, message_id: int, lang: Language
     ) -> Report:
         report = await tx.report(number)
         if report is None:
             raise Refusal(self.texts(lang, "refuse_unknown"))
         links = await tx.links()
         if report.community_id is None or links.get(report.community_id) != chat_id:
+            card = await tx.card_at(chat_id, message_id)
+            if card is not None and card.report_number == number:  # a card it has left behind
+                name = self.workflow.name_of(report.community_id)
+                raise Refusal(self.texts(lang, "toast_transferred", community=name))
             raise Refusal(self.texts(lang, "refuse_wrong_chat"))
         if not await self.is_member(chat_id, staff.telegram_id):
             raise Refusal(self.texts(lang, "refuse_not_member"))

@@ -221,13 +221,19 @@ class Fakegram:
         members: list[tuple[int, str]] | None = None,
         type: str = "supergroup",
         bot_status: str | None = "administrator",
+        username: str | None = None,
     ) -> JSON:
-        """A group with these (user_id, status) members; bot_status None leaves the bot out."""
+        """A group with these (user_id, status) members; bot_status None leaves the bot out.
+
+        A username makes the group public: anyone can read it and press its buttons.
+        """
         body: JSON = {
             "title": title,
             "type": type,
             "members": [{"user_id": u, "status": s} for u, s in members or []],
         }
+        if username is not None:
+            body["username"] = username
         if bot_status is not None:
             body |= {"bot_token": self.bot_token, "bot_status": bot_status}
         return dict(await self._post("groups", body))

@@ -129,8 +129,12 @@ class Control:
             raise ControlError(f"chat {chat_id} is a private chat, not a group")
         return chat
 
-    def _chat_of(self, user: User, chat_id: Any) -> Chat:
-        """The chat a person writes in: their private chat with the bot, or a group of theirs."""
+    def _chat_of(self, user: User, chat_id: Any, *, viewer: bool = False) -> Chat:
+        """The chat a person writes in: their private chat with the bot, or a group of theirs.
+
+        A viewer (pressing a button) may also be anyone at all in a public group (one with a
+        username), which Telegram lets people read and tap without joining.
+        """
         if chat_id is None or int(chat_id) == user.id:
             return self.world.chats[user.id]
         chat = self._chat(chat_id)
@@ -138,7 +142,8 @@ class Control:
             raise ControlError(f"user {user.id} can't write in the private chat of {chat.id}")
         if chat.migrated_to is not None:
             raise ControlError(f"chat {chat.id} was migrated to {chat.migrated_to}")
-        if chat.status_of(user.id) not in ACTIVE_STATUSES:
+        public = viewer and getattr(chat, "username", None) is not None
+        if chat.status_of(user.id) not in ACTIVE_STATUSES and not public:
             raise ControlError(f"user {user.id} is not a member of chat {chat.id}")
         return chat
 
@@ -420,7 +425,7 @@ class Control:
         body = await _body(request)
         bot = self._bot(body)
         user = self._user(body["user_id"])
-        chat = self._chat_of(user, body.get("chat_id"))
+        chat = self._chat_of(user, body.get("chat_id"), viewer=True)
         stored = chat.messages.get(int(body["message_id"]))
         if stored is None or stored.deleted or stored.message.get("from", {}).get("id") != user.id:
             raise ControlError(f"user {user.id} has no message {body['message_id']} here")
@@ -435,7 +440,7 @@ class Control:
         body = await _body(request)
         bot = self._bot(body)
         user = self._user(body["user_id"])
-        chat = self._chat_of(user, body.get("chat_id"))
+        chat = self._chat_of(user, body.get("chat_id"), viewer=True)
         stored = chat.messages.get(int(body["message_id"]))
         if stored is None or stored.deleted:
             raise ControlError(f"no message {body['message_id']} in chat {chat.id}")

@@ -105,6 +105,17 @@ class Phone:
         query = await self.tg.press(self.id, self.id, message_id, data)
         return await self.tg.callback_answer(query)
 
+    async def tap_message(self, message: Message, label: str) -> dict[str, Any]:
+        """Press a button on a given message, as it was shown (perhaps long ago)."""
+        for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
+            for button in row:
+                if label in button["text"]:
+                    query = await self.tg.press(
+                        self.id, self.id, message["message_id"], button["callback_data"]
+                    )
+                    return await self.tg.callback_answer(query)
+        raise AssertionError(f"no button {label!r} on {text_of(message)!r}")
+
     async def file(
         self,
         point: tuple[float, float],
@@ -114,6 +125,7 @@ class Phone:
         location_first: bool = False,
     ) -> int:
         """Photo and location in either order, a category, a note or Skip; the report's number."""
+        confirmed = len(await self._confirmations())
         if location_first:
             await self.location(point)
             await self.photo()
@@ -127,5 +139,104 @@ class Phone:
             )
         else:
             await self.text(note)
-        confirmation = await bot_says(self.tg, self.id, "#")
-        return number_in(text_of(confirmation))
+        found: list[Message] = []
+
+        async def confirmed_now() -> bool:
+            found[:] = await self._confirmations()
+            return len(found) > confirmed
+
+        await self.tg.until(confirmed_now)
+        return number_in(text_of(found[-1]))
+
+    async def _confirmations(self) -> list[Message]:
+        return [m for m in await self.seen() if re.match(r"✅ (已上报 #|Report #)", text_of(m))]
+
+
+class Desk:
+    """A staff member in their community's group."""
+
+    def __init__(self, tg: Fakegram, user: dict[str, Any], chat_id: int) -> None:
+        self.tg = tg
+        self.user = user
+        self.id = int(user["id"])
+        self.chat_id = chat_id
+
+    async def card(self, number: int) -> Message:
+        """The card of report #number as the group sees it now."""
+        for message in await self.tg.bot_messages(self.chat_id):
+            if message.get("photo") and f"#{number}\n" in text_of(message) + "\n":
+                return message
+        raise AssertionError(f"no card #{number} in chat {self.chat_id}")
+
+    async def press(self, number: int, label: str, *, on: Message | None = None) -> dict[str, Any]:
+        """Press a button (by label) on the card, or on another bot message."""
+        message = on or await self.card(number)
+        for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
+            for button in row:
+                if label in button["text"]:
+                    query = await self.tg.press(
+                        self.id, self.chat_id, message["message_id"], button["callback_data"]
+                    )
+                    return await self.tg.callback_answer(query)
+        raise AssertionError(f"no button {label!r} on {text_of(message)!r}: {buttons_of(message)}")
+
+    async def until_card(self, number: int, contains: str, timeout: float = 10) -> Message:
+        """Wait until the card's caption shows the words."""
+        found: list[Message] = []
+
+        async def shows() -> bool:
+            try:
+                card = await self.card(number)
+            except AssertionError:
+                return False
+            if contains in text_of(card):
+                found.append(card)
+                return True
+            return False
+
+        try:
+            await self.tg.until(shows, timeout=timeout)
+        except AssertionError:
+            raise AssertionError(
+                f"card #{number} never showed {contains!r}: {text_of(await self.card(number))!r}"
+            ) from None
+        return found[0]
+
+    async def until_button(self, number: int, label: str, timeout: float = 10) -> Message:
+        """Wait until the card offers a button with this label."""
+        found: list[Message] = []
+
+        async def offers() -> bool:
+            card = await self.card(number)
+            if any(label in b for row in buttons_of(card) for b in row):
+                found.append(card)
+                return True
+            return False
+
+        await self.tg.until(offers, timeout=timeout)
+        return found[0]
+
+    async def question(self, contains: str, nth: int = 1) -> Message:
+        """The bot's nth question in the group containing the words (waiting for it)."""
+        asked: list[Message] = []
+
+        async def posted() -> bool:
+            asked[:] = [
+                m for m in await self.tg.bot_messages(self.chat_id) if contains in text_of(m)
+            ]
+            return len(asked) >= nth
+
+        try:
+            await self.tg.until(posted)
+        except AssertionError:
+            raise AssertionError(f"the group was never asked {contains!r} ({nth})") from None
+        return asked[nth - 1]
+
+    async def reply(self, to: Message, text: str | None = None, photo: bytes | None = None) -> None:
+        if photo is not None:
+            await self.tg.send_photo(
+                self.id, photo, caption=text, chat_id=self.chat_id, reply_to=to["message_id"]
+            )
+        else:
+            assert text is not None
+            await self.tg.send_text(self.id, text, chat_id=self.chat_id, reply_to=to["message_id"])

@@ -659,7 +659,7 @@ def by_hand(stories: list[Story], start: datetime, end: datetime) -> Figures:
 @settings(max_examples=150, deadline=None)
 @given(
     reports=st.lists(report, max_size=12),
-    period=st.tuples(st.integers(-10, 50), st.integers(0, 200)),
+    period=st.tuples(st.integers(-10, 50), st.integers(24, 200)),
 )
 def test_random_histories_keep_every_invariant(
     reports: list[tuple[str, str | None, int, list[tuple[int, int]]]], period: tuple[int, int]
