@@ -235,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"last 30 days:   {describe(total)}")
     print(f"a past 30 days: {describe(past_total)}")
     print(f"community c00:  {describe(one)}")
-    print(f"breakdown adds up to the total: {'yes' if adds_up else 'NO'}")
+    print(f"breakdown sums, one community and both orders agree: {'yes' if adds_up else 'NO'}")
     verdict = "PASS" if recent_s <= args.target and adds_up else "FAIL"
     print(f"target ≤ {args.target:g} s for `figures` over the last 30 days: {verdict}")
     return 0 if verdict == "PASS" else 1
