@@ -12,8 +12,9 @@ import re
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
-from fakegram.client import Fakegram, FakegramProcess, buttons_of, text_of
+from fakegram.client import Fakegram, FakegramProcess, button_data, buttons_of, text_of
 from fakegram.images import jpeg
 
 TOKEN = "700000001:DemoTokenForTheLocalTelegramOnly0000"
@@ -27,6 +28,7 @@ class Screens:
     def __init__(self, tg: Fakegram) -> None:
         self.tg = tg
         self.shown: dict[int, int] = {}
+        self.edits: dict[tuple[int, int], int] = {}
         self.names: dict[int, str] = {}
 
     def name(self, chat_id: int, title: str) -> None:
@@ -36,8 +38,17 @@ class Screens:
         messages = await self.tg.messages(chat_id)
         start = self.shown.get(chat_id, 0)
         self.shown[chat_id] = len(messages)
-        for message in messages[start:]:
+        changed = [
+            m
+            for m in messages[:start]
+            if m["from_bot"] and m["edits"] > self.edits.get((chat_id, m["message_id"]), 0)
+        ]
+        for message in changed + messages[start:]:
+            self.edits[(chat_id, message["message_id"])] = message["edits"]
+            edited = message in changed
             who = "🤖 bot" if message["from_bot"] else "👤 " + message["from"]["first_name"]
+            if edited:
+                who = "✏️  bot (edited)"
             body = _plain(text_of(message))
             kinds = [
                 k for k in ("photo", "document", "location", "venue", "sticker") if k in message
@@ -162,12 +173,97 @@ async def play(tg: Fakegram, bot: asyncio.subprocess.Process) -> None:
         "Outside every community: the supervisors dispatch it", wang["id"], supervisors_id
     )
 
+    await staff_loop(tg, screens, wang, li, kate, longquan["id"], riverside["id"])
+
     await tg.send_sticker(wang["id"])
     await tg.send_text(wang["id"], "你好")
     await says(tg, wang["id"], "发一张现场照片")
     await screens.scene("Anything else gets a short hint", wang["id"])
     if bot.returncode is not None:
         raise RuntimeError("the bot stopped during the demo")
+
+
+async def press_on_card(
+    tg: Fakegram, user: dict[str, Any], chat_id: int, n: int, label: str
+) -> None:
+    card = next(
+        m for m in await tg.bot_messages(chat_id) if m.get("photo") and f"#{n}\n" in text_of(m)
+    )
+    query = await tg.press(user["id"], chat_id, card["message_id"], button_data(card, label))
+    await tg.callback_answer(query)
+
+
+async def card_shows(tg: Fakegram, chat_id: int, n: int, words: str) -> None:
+    async def shown() -> bool:
+        return any(
+            m.get("photo") and f"#{n}\n" in text_of(m) and words in text_of(m)
+            for m in await tg.bot_messages(chat_id)
+        )
+
+    await tg.until(shown, timeout=20)
+
+
+async def staff_loop(
+    tg: Fakegram,
+    screens: Screens,
+    wang: dict[str, Any],
+    li: dict[str, Any],
+    kate: dict[str, Any],
+    longquan: int,
+    riverside: int,
+) -> None:
+    """Claim, resolve with proof, the rider says not fixed, resolved again, confirmed."""
+    group = longquan
+    await press_on_card(tg, li, group, 1, "接单")
+    await card_shows(tg, group, 1, "处理中")
+    await press_on_card(tg, li, group, 1, "办结")
+    await says(tg, group, "整改后的照片")
+    prompt = [m for m in await tg.bot_messages(group) if "整改后的照片" in text_of(m)][-1]
+    await tg.send_photo(
+        li["id"],
+        jpeg(color=(30, 160, 60)),
+        caption="已清运",
+        chat_id=group,
+        reply_to=prompt["message_id"],
+    )
+    await card_shows(tg, group, 1, "已办结")
+    await says(tg, wang["id"], "真的解决了吗")
+    await screens.scene("Staff claim #1 and resolve it with an after photo", group, wang["id"])
+
+    await tap(tg, wang["id"], "未解决")
+    await says(tg, group, "#1 重新打开")
+    await card_shows(tg, group, 1, "重新打开")
+    await press_on_card(tg, li, group, 1, "办结")
+    await says(tg, group, "整改后的照片")
+    prompt = [m for m in await tg.bot_messages(group) if "整改后的照片" in text_of(m)][-1]
+    await tg.send_text(
+        li["id"], "溢出的垃圾也清理干净了", chat_id=group, reply_to=prompt["message_id"]
+    )
+    await says(tg, wang["id"], "溢出的垃圾也清理干净了")
+    await tap(tg, wang["id"], "已解决")
+    await card_shows(tg, group, 1, "骑手已确认")
+    await screens.scene(
+        "The rider says not fixed; staff fix it properly; confirmed", wang["id"], group
+    )
+
+    await press_on_card(tg, li, group, 2, "退回")
+    await tg.until(lambda: _offers(tg, group, 2, "不归本社区"))
+    await press_on_card(tg, li, group, 2, "不归本社区")
+    await tg.until(lambda: _offers(tg, group, 2, "Riverside"))
+    await press_on_card(tg, li, group, 2, "Riverside")
+    await card_shows(tg, riverside, 2, "Status: open")
+    await card_shows(tg, group, 2, "已转给")
+    await screens.scene(
+        "Not ours: #2 goes to the Riverside group, in English", group, riverside, wang["id"]
+    )
+    del kate
+
+
+async def _offers(tg: Fakegram, chat_id: int, n: int, label: str) -> bool:
+    for message in await tg.bot_messages(chat_id):
+        if message.get("photo") and f"#{n}\n" in text_of(message):
+            return any(label in b for row in buttons_of(message) for b in row)
+    return False
 
 
 supervisors_id = 0

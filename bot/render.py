@@ -94,7 +94,9 @@ def _state_lines(texts: Texts, lang: Language, report: Report, ctx: CardContext)
             at = local_time(report.resolved_at or report.updated_at, ctx.zone)
             if report.status is Status.CONFIRMED:
                 lines.append(texts(lang, "card_status_confirmed"))
-            lines.append(texts(lang, "card_status_resolved", staff=staff, at=at))
+                lines.append(texts(lang, "card_resolved_by", staff=staff, at=at))
+            else:
+                lines.append(texts(lang, "card_status_resolved", staff=staff, at=at))
             if report.resolution_note:
                 lines.append(texts(lang, "card_resolution_note", note=report.resolution_note))
             key = "card_after_photo_yes" if report.after_photo_file_id else "card_after_photo_no"
