@@ -13,7 +13,12 @@ from typing import Any
 # Opt in to PTB 23's behaviour now: RetryAfter.retry_after as a timedelta (silences a warning).
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
-from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats
+from telegram import (
+    BotCommand,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+)
 from telegram import Update as TelegramUpdate
 from telegram.constants import ParseMode
 from telegram.ext import (
@@ -26,6 +31,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot import callbacks
 from bot.categories import load_categories
 from bot.delivery import Delivery
 from bot.desk import ReportDesk
@@ -33,11 +39,13 @@ from bot.geo import Router, load_communities
 from bot.i18n import Texts
 from bot.settings import Settings
 from bot.staffdesk import StaffDesk
+from bot.supervision import Supervision
 from bot.workflow import Workflow
 from handlers.group import GroupHandlers
 from handlers.ratelimit import FloodLimiter
 from handlers.rider import RiderHandlers
 from handlers.staff import Membership, StaffHandlers
+from handlers.supervisor import SupervisorHandlers, minute
 from handlers.transport import TelegramTransport
 from storage.db import make_engine, migrate
 from storage.store import Store
@@ -61,6 +69,7 @@ class Suishoubao:
     desk: ReportDesk
     delivery: Delivery
     texts: Texts
+    supervision: Supervision
     _delivery_task: asyncio.Task[None] | None = field(default=None, init=False)
 
     async def open(self) -> None:
@@ -120,6 +129,16 @@ class Suishoubao:
             ],
             scope=BotCommandScopeAllGroupChats(),
         )
+        for chat_id in self.settings.supervisor_chat_ids:
+            await self.application.bot.set_my_commands(
+                [
+                    BotCommand("digest", describe["cmd_digest"]),
+                    BotCommand("stats", describe["cmd_stats"]),
+                    BotCommand("export", describe["cmd_export"]),
+                    BotCommand("unrouted", describe["cmd_unrouted"]),
+                ],
+                scope=BotCommandScopeChat(chat_id),
+            )
 
 
 def assemble(settings: Settings, *, clock: Clock = utcnow) -> Suishoubao:
@@ -185,26 +204,45 @@ def assemble(settings: Settings, *, clock: Clock = utcnow) -> Suishoubao:
         is_member=Membership(application.bot),
         notify=delivery.wake,
     )
+    supervision = Supervision(
+        store=store,
+        router=router,
+        categories=categories,
+        texts=texts,
+        settings=settings,
+        clock=clock,
+        workflow=workflow,
+        notify=delivery.wake,
+    )
     delivery.on_chat_gone = desk.bot_left
     register(
         application,
         RiderHandlers(desk),
         GroupHandlers(desk),
         StaffHandlers(staff_desk),
+        SupervisorHandlers(supervision),
         texts,
         settings,
     )
-    bot = Suishoubao(settings, application, store, desk, delivery, texts)
+    assert application.job_queue is not None
+    # Deadlines and digests are checked every minute (and once right after start, so a digest
+    # missed while the bot was down goes out at once); what was sent is recorded, not remembered.
+    application.job_queue.run_repeating(minute, interval=60, first=1, data=supervision)
+    bot = Suishoubao(settings, application, store, desk, delivery, texts, supervision)
     holder["bot"] = bot
     return bot
 
 
 def press_router(
-    rider: RiderHandlers, staff: StaffHandlers
+    rider: RiderHandlers, staff: StaffHandlers, supervisor: SupervisorHandlers
 ) -> Callable[[TelegramUpdate, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]:
     async def route(update: TelegramUpdate, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
-        if query is not None and query.message is not None and query.message.chat.type != "private":
+        if query is not None and isinstance(callbacks.decode(query.data), callbacks.Dispatch):
+            await supervisor.press(update, context)
+        elif (
+            query is not None and query.message is not None and query.message.chat.type != "private"
+        ):
             await staff.press(update, context)
         else:
             await rider.press(update, context)
@@ -217,6 +255,7 @@ def register(
     rider: RiderHandlers,
     group: GroupHandlers,
     staff: StaffHandlers,
+    supervisor: SupervisorHandlers,
     texts: Texts,
     settings: Settings,
 ) -> None:
@@ -235,6 +274,10 @@ def register(
             CommandHandler("report", staff.report, groups),
             CommandHandler("lang", rider.lang, private),
             CommandHandler("link", group.link, groups),
+            CommandHandler("digest", supervisor.digest),
+            CommandHandler("stats", supervisor.stats),
+            CommandHandler("export", supervisor.export),
+            CommandHandler("unrouted", supervisor.unrouted),
             CommandHandler("link", group.link_in_private, private),
             MessageHandler(filters.StatusUpdate.MIGRATE, group.migrated),
             # With privacy mode on, these are the only group messages the bot receives.
@@ -249,7 +292,7 @@ def register(
             # Must stay last among private messages: everything else gets a hint.
             MessageHandler(private & new, rider.other),
             # Buttons in private chats belong to riders; in groups, to staff.
-            CallbackQueryHandler(press_router(rider, staff)),
+            CallbackQueryHandler(press_router(rider, staff, supervisor)),
             ChatMemberHandler(group.membership, ChatMemberHandler.MY_CHAT_MEMBER),
         ]
     )

@@ -63,11 +63,19 @@ class Verdict:
 
 
 @dataclass(frozen=True, slots=True)
+class Dispatch:
+    """A supervisor sends an unrouted report to a community."""
+
+    report: int
+    community: str
+
+
+@dataclass(frozen=True, slots=True)
 class MyPage:
     page: int
 
 
-Press = PickCategory | SkipNote | PickLanguage | OnCard | TransferTo | Verdict | MyPage
+Press = PickCategory | SkipNote | PickLanguage | OnCard | TransferTo | Verdict | MyPage | Dispatch
 
 
 def encode(press: Press) -> str:
@@ -86,6 +94,8 @@ def encode(press: Press) -> str:
             return f"{VERSION}:fix:{report}:{int(fixed)}"
         case MyPage(page):
             return f"{VERSION}:my:{page}"
+        case Dispatch(report, community):
+            return f"{VERSION}:go:{report}:{community}"
 
 
 NUMBER = re.compile(r"[1-9][0-9]{0,9}")
@@ -111,6 +121,8 @@ def decode(data: str | None) -> Press | None:
             return Verdict(int(report), flag == "1")
         case ["my", page] if page.isdigit() and len(page) < 6:
             return MyPage(int(page))
+        case ["go", report, community] if _n(report) and community:
+            return Dispatch(int(report), community)
     return None
 
 

@@ -259,6 +259,13 @@ class Delivery:
                 (c.message_id for c in cards if c.community_id == payload["reply_to_card"]), None
             )
         photo = Photo(file_id=payload["photo"]) if payload.get("photo") else None
+        upload: bytes | None = None
+        media_id = payload.get("media_id")
+        if media_id is not None:  # a picture we made (the digest's chart), uploaded once
+            async with self.store.tx() as tx:
+                upload, file_id = await tx.media(int(media_id))
+            photo = Photo(file_id=file_id, media_id=int(media_id))
+            upload = None if file_id else upload
         message = OutMessage(
             chat_id=item.chat_id,
             text=str(payload["text"]),
@@ -267,7 +274,7 @@ class Delivery:
             reply_to_message_id=reply_to,
             remove_reply_keyboard=bool(payload.get("remove_keyboard", False)),
         )
-        return message, None, None
+        return message, upload, photo.media_id if photo else None
 
     async def _compose_card(
         self, item: OutboxItem
@@ -295,8 +302,11 @@ class Delivery:
                 photo = Photo(file_id=file_id, media_id=photo.media_id)
                 upload = None if file_id else data
         lang = self._language(card_community)
+        category = self.categories[report.category]
+        late = self.clock() - report.filed_at > timedelta(hours=category.sla_hours)
         ctx = CardContext(
-            category=self.categories[report.category],
+            category=category,
+            overdue=late and report.is_active,
             community_name=self._name(card_community or report.community_id),
             rider_pseudonym=rider.pseudonym,
             zone=self.settings.timezone,

@@ -377,6 +377,16 @@ class ReportDesk:
                 report_id=report.number,
                 now=now,
             )
+            if self.categories[report.category].urgent:
+                # Urgent (fire safety): supervisors see it at once, not when it is late.
+                for supervisor in self.settings.supervisor_chat_ids:
+                    await tx.enqueue(
+                        key=f"urgent:{report.number}:{supervisor}",
+                        kind=Kind.SUPERVISOR_CARD,
+                        chat_id=supervisor,
+                        report_id=report.number,
+                        now=now,
+                    )
             confirmation = self.texts(
                 lang,
                 "filed",

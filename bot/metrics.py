@@ -31,7 +31,7 @@ Which reports a period's figures describe:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -121,7 +121,7 @@ def _rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def nearest_rank(ordered: tuple[float, ...], percent: int) -> float | None:
+def nearest_rank(ordered: Sequence[float], percent: int) -> float | None:
     """The percent-th percentile of sorted values by nearest rank; None when there are none."""
     if not 0 < percent <= 100:
         raise ValueError(f"A percentile is in (0, 100], not {percent}.")

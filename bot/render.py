@@ -51,11 +51,15 @@ class CardContext:
     card_community: str | None = None
     holder_name: str | None = None
     now_community_name: str | None = None
+    # Set when the report is still open past its category's SLA.
+    overdue: bool = False
 
 
 def card_caption(texts: Texts, lang: Language, report: Report, ctx: CardContext) -> str:
     """The caption of a report's card: number, category, community, place, note, status."""
     lines = [texts(lang, "card_title", category=ctx.category.label(lang), number=report.number)]
+    if ctx.overdue and report.is_active:
+        lines.append(texts(lang, "card_overdue", sla=f"{ctx.category.sla_hours:g}"))
     if ctx.category.urgent and report.is_active:
         lines.append(texts(lang, "card_urgent"))
     if ctx.community_name is not None:

@@ -30,6 +30,7 @@ from bot.domain import (
 from storage.tables import (
     cards,
     community_links,
+    digests,
     drafts,
     events,
     media,
@@ -39,6 +40,9 @@ from storage.tables import (
     riders,
     staff,
 )
+
+
+ACTIVE_STATES = (Status.OPEN.value, Status.CLAIMED.value, Status.UNROUTED.value)
 
 
 class OutboxState:
@@ -319,6 +323,132 @@ class Tx:
         )
         return [_report(r) for r in rows.mappings()]
 
+    # deadlines, digests, supervisors -----------------------------------------------------------
+
+    async def due_for_reminder(
+        self,
+        category: str,
+        filed_before: datetime,
+        *,
+        column: str,
+        strictly: bool = False,
+        limit: int = 500,
+    ) -> list[Report]:
+        """Active reports of a category filed by the threshold whose notice is not yet out."""
+        filed = reports.c.filed_at
+        rows = await self.conn.execute(
+            sa.select(reports)
+            .where(
+                reports.c.status.in_(ACTIVE_STATES),
+                reports.c.category == category,
+                filed < filed_before if strictly else filed <= filed_before,
+                reports.c[column].is_(None),
+            )
+            .order_by(reports.c.filed_at)
+            .limit(limit)
+        )
+        return [_report(r) for r in rows.mappings()]
+
+    async def mark_notice(self, number: int, column: str, now: datetime) -> bool:
+        """Record that a deadline notice is out; False if another worker recorded it first."""
+        changed = await self.conn.execute(
+            sa.update(reports)
+            .where(reports.c.id == number, reports.c[column].is_(None))
+            .values(**{column: now})
+        )
+        return changed.rowcount == 1
+
+    async def claim_digest(self, chat_id: int, day: str, now: datetime) -> bool:
+        """Take the right to send this chat's digest of this day; only one caller ever gets it."""
+        try:
+            async with self.conn.begin_nested():
+                await self.conn.execute(
+                    sa.insert(digests).values(chat_id=chat_id, day=day, created_at=now)
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    async def cohort(self, start: datetime, end: datetime) -> tuple[dict[int, str], list[Event]]:
+        """Reports filed in [start, end): their categories, and their events before `end`."""
+        filed = await self.conn.execute(
+            sa.select(reports.c.id, reports.c.category).where(
+                reports.c.filed_at >= start, reports.c.filed_at < end
+            )
+        )
+        categories = {int(n): str(c) for n, c in filed.all()}
+        if not categories:
+            return categories, []
+        # Report numbers grow with filing time, so the cohort is one range of the events index.
+        low, high = min(categories), max(categories)
+        rows = await self.conn.execute(
+            sa.select(
+                events.c.report_id,
+                events.c.at,
+                events.c.from_status,
+                events.c.to_status,
+                events.c.action,
+                events.c.community_id,
+            )
+            .where(events.c.report_id.between(low, high), events.c.at < end)
+            .order_by(events.c.report_id, events.c.id)
+        )
+        found = [
+            Event(
+                report_number=number,
+                at=at,
+                from_status=Status(frm) if frm else None,
+                to_status=Status(to),
+                actor="",
+                action=Action(action),
+                community_id=community,
+            )
+            for number, at, frm, to, action, community in rows.all()
+            if number in categories
+        ]
+        return categories, found
+
+    async def backlog(self) -> list[tuple[str | None, str, datetime]]:
+        """Every report staff still have to act on: (community, category, filed at)."""
+        rows = await self.conn.execute(
+            sa.select(reports.c.community_id, reports.c.category, reports.c.filed_at).where(
+                reports.c.status.in_(ACTIVE_STATES)
+            )
+        )
+        return [(c, k, f) for c, k, f in rows.all()]
+
+    async def oldest_active(self, limit: int) -> list[Report]:
+        rows = await self.conn.execute(
+            sa.select(reports)
+            .where(reports.c.status.in_(ACTIVE_STATES))
+            .order_by(reports.c.filed_at, reports.c.id)
+            .limit(limit)
+        )
+        return [_report(r) for r in rows.mappings()]
+
+    async def unrouted(self, limit: int = 20) -> list[Report]:
+        rows = await self.conn.execute(
+            sa.select(reports)
+            .where(reports.c.status == Status.UNROUTED.value)
+            .order_by(reports.c.filed_at)
+            .limit(limit)
+        )
+        return [_report(r) for r in rows.mappings()]
+
+    async def reports_between(self, start: datetime, end: datetime) -> list[Report]:
+        rows = await self.conn.execute(
+            sa.select(reports)
+            .where(reports.c.filed_at >= start, reports.c.filed_at < end)
+            .order_by(reports.c.id)
+        )
+        return [_report(r) for r in rows.mappings()]
+
+    async def events_between(self, low: int, high: int) -> list[Event]:
+        rows = await self.conn.execute(
+            sa.select(events).where(events.c.report_id.between(low, high)).order_by(events.c.id)
+        )
+        return [_event(row) for row in rows.mappings()]
+
     # staff and questions waiting for a reply ---------------------------------------------------
 
     async def remember_staff(self, person: Staff, now: datetime) -> None:
@@ -405,19 +535,7 @@ class Tx:
         result = await self.conn.execute(
             sa.select(events).where(events.c.report_id == number).order_by(events.c.id)
         )
-        return [
-            Event(
-                report_number=row["report_id"],
-                at=row["at"],
-                from_status=Status(row["from_status"]) if row["from_status"] else None,
-                to_status=Status(row["to_status"]),
-                actor=row["actor"],
-                action=Action(row["action"]),
-                note=row["note"],
-                community_id=row["community_id"],
-            )
-            for row in result.mappings()
-        ]
+        return [_event(row) for row in result.mappings()]
 
     # staff groups ------------------------------------------------------------------------------
 
@@ -656,6 +774,19 @@ class Tx:
 def _rider(row: RowMapping) -> Rider:
     return Rider(
         id=row["id"], telegram_id=int(row["telegram_id"]), language=Language(row["language"])
+    )
+
+
+def _event(row: RowMapping) -> Event:
+    return Event(
+        report_number=row["report_id"],
+        at=row["at"],
+        from_status=Status(row["from_status"]) if row["from_status"] else None,
+        to_status=Status(row["to_status"]),
+        actor=row["actor"],
+        action=Action(row["action"]),
+        note=row["note"],
+        community_id=row["community_id"],
     )
 
 

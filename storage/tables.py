@@ -94,7 +94,11 @@ reports = sa.Table(
     sa.Column("reopened", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("duplicate_of", sa.Integer),
     sa.Column("rider_answered", sa.Boolean, nullable=False, server_default=sa.false()),
+    # When the SLA reminder (75 %) and the overdue notice went out: each is sent once, ever.
+    sa.Column("reminded_at", UTCDateTime),
+    sa.Column("overdue_at", UTCDateTime),
     sa.Index("ix_reports_rider_filed", "rider_id", "filed_at"),
+    sa.Index("ix_reports_status_filed", "status", "filed_at"),
     sa.Index("ix_reports_community_status", "community_id", "status"),
     sa.Index("ix_reports_filed", "filed_at"),
 )
@@ -167,6 +171,16 @@ pending_inputs = sa.Table(
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("staff_id", sa.BigInteger, nullable=False),
     sa.Column("chat_id", sa.BigInteger, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+# One row per supervisors' chat and local day: the digest is claimed here, in the transaction that
+# queues it, so two processes or a restart never send a day's digest twice.
+digests = sa.Table(
+    "digests",
+    metadata,
+    sa.Column("chat_id", sa.BigInteger, primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
 

@@ -285,6 +285,7 @@ def test_an_open_report_exactly_as_old_as_its_sla_is_not_yet_overdue() -> None:
     waiting = Story(1, "public_order", 10)
 
     assert compute(waiting, end=34).overdue == 0  # 24 h old
+    assert compute(waiting, end=34).on_time_rate is None  # nothing closed, nothing late yet
     assert compute(waiting, end=34.001).overdue == 1
 
 
