@@ -41,7 +41,6 @@ from storage.tables import (
     staff,
 )
 
-
 ACTIVE_STATES = (Status.OPEN.value, Status.CLAIMED.value, Status.UNROUTED.value)
 
 
