@@ -21,6 +21,7 @@ from telegram import (
 )
 from telegram import Update as TelegramUpdate
 from telegram.constants import ParseMode
+from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -130,19 +131,29 @@ class Suishoubao:
             scope=BotCommandScopeAllGroupChats(),
         )
         for chat_id in self.settings.supervisor_chat_ids:
-            await self.application.bot.set_my_commands(
-                [
-                    BotCommand("digest", describe["cmd_digest"]),
-                    BotCommand("stats", describe["cmd_stats"]),
-                    BotCommand("export", describe["cmd_export"]),
-                    BotCommand("unrouted", describe["cmd_unrouted"]),
-                ],
-                scope=BotCommandScopeChat(chat_id),
-            )
+            try:
+                await self.application.bot.set_my_commands(
+                    [
+                        BotCommand("digest", describe["cmd_digest"]),
+                        BotCommand("stats", describe["cmd_stats"]),
+                        BotCommand("export", describe["cmd_export"]),
+                        BotCommand("unrouted", describe["cmd_unrouted"]),
+                    ],
+                    scope=BotCommandScopeChat(chat_id),
+                )
+            except TelegramError as exc:
+                # A chat the bot is not in yet: the commands still work there once it is.
+                log.warning("SUPERVISOR_CHAT_IDS: cannot reach chat %s (%s)", chat_id, exc)
 
 
-def assemble(settings: Settings, *, clock: Clock = utcnow) -> Suishoubao:
-    """Build the bot; configuration files are read here, so their errors stop start-up."""
+def assemble(
+    settings: Settings, *, clock: Clock = utcnow, limiter: FloodLimiter | None = None
+) -> Suishoubao:
+    """Build the bot; configuration files are read here, so their errors stop start-up.
+
+    limiter: Telegram's flood limits by default; tests that do not measure pacing pass a
+    quicker one (the local Telegram enforces limits only when asked to).
+    """
     if settings.bot_token is None:
         raise ValueError("assemble() needs settings.bot_token")
     areas = load_communities(settings.communities_file, default_language=settings.default_language)
@@ -165,7 +176,7 @@ def assemble(settings: Settings, *, clock: Clock = utcnow) -> Suishoubao:
         .token(settings.bot_token)
         .base_url(f"{settings.telegram_api_url}/bot")
         .base_file_url(f"{settings.telegram_api_url}/file/bot")
-        .rate_limiter(FloodLimiter())
+        .rate_limiter(limiter or FloodLimiter())
         .post_init(post_init)
         .post_shutdown(post_shutdown)
         .build()

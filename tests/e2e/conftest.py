@@ -8,15 +8,17 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.app import Suishoubao, assemble
+from bot.app import Suishoubao, assemble, utcnow
 from bot.settings import Settings
 from fakegram.client import Fakegram
 from fakegram.images import jpeg
+from handlers.ratelimit import FloodLimiter
 
 TOKEN = "710001234:AAFakeTokenForTheLocalTelegramOnly00"
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,7 +73,10 @@ async def start_bot(
     running: list[Suishoubao] = []
     database = getattr(request, "param", None) or f"sqlite+aiosqlite:///{tmp_path}/bot.db"
 
-    async def start(**env: str) -> Suishoubao:
+    async def start(
+        telegram_pacing: bool = False, clock: Callable[[], datetime] | None = None, **env: str
+    ) -> Suishoubao:
+        """telegram_pacing: pace private chats as Telegram requires (slow); otherwise quickly."""
         settings = Settings.from_mapping(
             {
                 "BOT_TOKEN": TOKEN,
@@ -80,7 +85,8 @@ async def start_bot(
                 **env,
             }
         )
-        bot = assemble(settings)
+        limiter = None if telegram_pacing else FloodLimiter(private_interval_s=0.01)
+        bot = assemble(settings, limiter=limiter, clock=clock or utcnow)
         await bot.start_polling(poll_timeout=1)
         running.append(bot)
         return bot
@@ -89,6 +95,16 @@ async def start_bot(
     for bot in running:
         if bot.application.running:
             await bot.stop()
+
+
+class ShiftedClock:
+    """Real time, shifted: reports filed "yesterday", then the digest of yesterday today."""
+
+    def __init__(self, offset: timedelta) -> None:
+        self.offset = offset
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
 
 
 @dataclass
@@ -112,12 +128,13 @@ async def link_group(tg: Fakegram, admin_id: int, chat_id: int, community: str) 
 
 
 @pytest.fixture
-async def town(tg: Fakegram, start_bot: BotFactory) -> Town:
+async def town(tg: Fakegram, start_bot: BotFactory, request: pytest.FixtureRequest) -> Town:
     rider = await tg.user("小王", language_code="zh-hans")
     staff = await tg.user("李姐", language_code="zh-hans")
     supervisors = await tg.group("街道督办", members=[(staff["id"], "creator")])
     group = await tg.group("龙泉社区工作群", members=[(staff["id"], "administrator")])
-    bot = await start_bot(SUPERVISOR_CHAT_IDS=str(supervisors["id"]))
+    pacing = request.node.get_closest_marker("telegram_pacing") is not None
+    bot = await start_bot(telegram_pacing=pacing, SUPERVISOR_CHAT_IDS=str(supervisors["id"]))
     reply = await link_group(tg, staff["id"], group["id"], "longquan")
     assert "龙泉社区" in reply
     return Town(tg, bot, rider, staff, group, supervisors)

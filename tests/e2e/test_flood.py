@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from fakegram.client import text_of
 from tests.e2e.conftest import LONGQUAN, RIVERSIDE, Town, link_group
 from tests.e2e.people import Phone, bot_count, bot_says, drained
 
 
+@pytest.mark.telegram_pacing
 async def test_riders_filing_together_never_hit_a_flood_limit(town: Town) -> None:
     tg = town.tg
     await tg.rate_limits(True)  # Telegram's own: 30/s overall, 1/s a private chat, 20/min a group
