@@ -124,11 +124,13 @@ def digest_figure(
             raise ValueError(f"The closure rate of {point.day} is {rate}, not within 0..1.")
     fonts = _fonts()
     shown = _chosen_words(words, ascii_words, fonts)
-    figure = Figure(figsize=(_WIDTH_IN, _HEIGHT_IN), dpi=_DPI, layout="constrained")
+    figure = Figure(figsize=(_WIDTH_IN, _HEIGHT_IN), dpi=_DPI)
     FigureCanvasAgg(figure)
     # Not bold: most CJK fonts have no bold face, and a half-bold title looks broken.
     figure.suptitle(shown.title, fontsize=16, fontfamily=fonts.families)
+    # Fixed margins instead of constrained layout: the layout solver took half the render time.
     top, bottom = figure.subplots(2, 1, height_ratios=(3, 2))
+    figure.subplots_adjust(left=0.2, right=0.97, top=0.92, bottom=0.07, hspace=0.3)
     _draw_bars(top, fold(bars, shown.others), shown, fonts)
     _draw_trend(bottom, trend, shown, fonts)
     return figure

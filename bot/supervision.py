@@ -78,6 +78,8 @@ class Supervision:
         self.workflow = workflow
         self.notify = notify
         self.lang = settings.default_language
+        self._settled: dict[tuple[date, str], dict[tuple[str | None, str], Figures]] = {}
+        self._fresh: dict[date, dict[tuple[str | None, str], Figures]] = {}
 
     def allowed(self, chat_id: int, user_id: int | None) -> bool:
         return chat_id in self.settings.supervisor_chat_ids or (
@@ -230,21 +232,17 @@ class Supervision:
         end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
         return start.astimezone(UTC), end.astimezone(UTC)
 
-    async def digest(self, day: date, *, tx: Tx | None = None) -> Digest:
+    async def digest(self, day: date, *, tx: Tx | None = None, chart: bool = True) -> Digest:
         """The daily digest of a local day: the day's figures against the day before and the
-        week, the backlog now, the five oldest open reports, and the chart."""
+        week, the backlog now, the five oldest open reports, and (unless told not to) the chart."""
         if tx is None:
             async with self.store.tx() as own:
-                return await self.digest(day, tx=own)
+                return await self.digest(day, tx=own, chart=chart)
         days = [day - timedelta(days=k) for k in range(7, -1, -1)]  # 8 days: the week and before
-        cells_by_day: dict[date, dict[tuple[str | None, str], Figures]] = {}
-        for one in days:
-            start, end = self.day_bounds(one)
-            categories, events = await tx.cohort(start, end)
-            cells_by_day[one] = self._cells(events, categories, start, end)
-        backlog = await tx.backlog()
-        oldest = await tx.oldest_active(5)
+        cells_by_day = await self._days(tx, days)
         now = self.clock()
+        backlog = await tx.backlog(now, self._sla_hours())
+        oldest = await tx.oldest_active(5)
         lang = self.lang
         today = cells_by_day[day]
         total = Figures.combine(today.values())
@@ -258,9 +256,32 @@ class Supervision:
             lines += self._figure_block(today, total, before=before, week=week)
         lines += self._backlog_block(backlog, oldest, now)
         text = _fit(lines)
-        chart = await asyncio.to_thread(self._chart, today, days[1:], cells_by_day, label)
+        picture = None
+        if chart:
+            picture = await asyncio.to_thread(self._chart, today, days[1:], cells_by_day, label)
         caption = self.texts(lang, "chart_caption", day=label)
-        return Digest(text=text, chart=chart, chart_caption=caption)
+        return Digest(text=text, chart=picture, chart_caption=caption)
+
+    async def _days(
+        self, tx: Tx, days: list[date]
+    ) -> dict[date, dict[tuple[str | None, str], Figures]]:
+        """Each day's figures as of its own end. Events are only ever appended at the present
+        time, so a day that is over never changes: those are remembered, and each morning's
+        digest reads one new day instead of eight."""
+        settled_before = self.clock() - timedelta(minutes=10)
+        wanted = [d for d in days if (d, self.settings.timezone.key) not in self._settled]
+        bounds = [self.day_bounds(d) for d in wanted]
+        cohorts = await tx.cohorts(bounds) if wanted else []
+        for one, (start, end), (categories, events) in zip(wanted, bounds, cohorts, strict=True):
+            cells = self._cells(events, categories, start, end)
+            if end <= settled_before:
+                self._settled[(one, self.settings.timezone.key)] = cells
+            else:
+                self._fresh[one] = cells
+        while len(self._settled) > 32:
+            self._settled.pop(next(iter(self._settled)))
+        found = {d: self._settled.get((d, self.settings.timezone.key)) for d in days}
+        return {d: cells if cells is not None else self._fresh.pop(d) for d, cells in found.items()}
 
     async def digest_so_far(self) -> Digest:
         """`/digest`: today until now, the same figures (no chart until the day is over)."""
@@ -273,7 +294,7 @@ class Supervision:
             y_start, y_end = self.day_bounds(today - timedelta(days=1))
             y_categories, y_events = await tx.cohort(y_start, y_end)
             before = Figures.combine(self._cells(y_events, y_categories, y_start, y_end).values())
-            backlog = await tx.backlog()
+            backlog = await tx.backlog(now, self._sla_hours())
             oldest = await tx.oldest_active(5)
         lang = self.lang
         local = now.astimezone(self.settings.timezone).strftime("%H:%M")
@@ -334,12 +355,15 @@ class Supervision:
         _, end = self.day_bounds(last)
         return Period(start, min(end, self.clock()) if last == today else end, first, last)
 
+    def _sla_hours(self) -> dict[str, float]:
+        return {c.id: c.sla_hours for c in self.categories.values()}
+
     def _cells(
         self, events: list[Event], categories: dict[int, str], start: datetime, end: datetime
     ) -> dict[tuple[str | None, str], Figures]:
         return breakdown(
             events,
-            sla_hours={c.id: c.sla_hours for c in self.categories.values()},
+            sla_hours=self._sla_hours(),
             report_categories=categories,
             start=start,
             end=end,
@@ -393,21 +417,14 @@ class Supervision:
         return lines
 
     def _backlog_block(
-        self, backlog: list[tuple[str | None, str, datetime]], oldest: list[Report], now: datetime
+        self, backlog: list[tuple[str | None, int, int]], oldest: list[Report], now: datetime
     ) -> list[str]:
         if not backlog:
             return []
         lang = self.lang
-        counts: dict[str | None, list[int]] = {}
-        for community, category, filed_at in backlog:
-            sla = timedelta(hours=self.categories[category].sla_hours)
-            tally = counts.setdefault(community, [0, 0])
-            tally[0] += 1
-            tally[1] += int(now - filed_at > sla)
         lines = ["", self.texts(lang, "backlog_title")]
-        for community, (open_, overdue) in sorted(
-            counts.items(), key=lambda i: -i[1][1] * 10**6 - i[1][0]
-        ):
+        # The most overdue first: that is where a supervisor's call helps.
+        for community, open_, overdue in sorted(backlog, key=lambda b: (-b[2], -b[1], str(b[0]))):
             name = self.workflow.name_of(community)
             lines.append(self.texts(lang, "backlog_line", name=name, open=open_, overdue=overdue))
         lines += ["", self.texts(lang, "oldest_title")]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,6 +42,23 @@ from storage.tables import (
 )
 
 ACTIVE_STATES = (Status.OPEN.value, Status.CLAIMED.value, Status.UNROUTED.value)
+_RAW = sa.types.NullType()
+
+
+def _parser(sample: Any) -> Callable[[Any], datetime]:
+    """The fastest way to read times shaped like the sample (a whole column is one shape)."""
+    if isinstance(sample, str):
+        parse = datetime.fromisoformat
+        return lambda text: parse(text).replace(tzinfo=UTC)
+    return lambda value: value.replace(tzinfo=UTC)
+
+
+def _utc(value: Any) -> datetime:
+    """A time as the driver gives it (text from SQLite, naive datetime from asyncpg), as UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC)
 
 
 class OutboxState:
@@ -370,60 +387,92 @@ class Tx:
 
     async def cohort(self, start: datetime, end: datetime) -> tuple[dict[int, str], list[Event]]:
         """Reports filed in [start, end): their categories, and their events before `end`."""
+        cohorts = await self.cohorts([(start, end)])
+        return cohorts[0]
+
+    async def cohorts(
+        self, periods: Sequence[tuple[datetime, datetime]]
+    ) -> list[tuple[dict[int, str], list[Event]]]:
+        """For each period, the reports filed in it and their events before its end.
+
+        One pass for all periods: report numbers grow with filing time, so each period's reports
+        are one range of numbers and its events one range of the events index. Times are read
+        raw and parsed here: on a million reports that is twice as fast as the column type.
+        """
+        first, last = min(p[0] for p in periods), max(p[1] for p in periods)
         filed = await self.conn.execute(
-            sa.select(reports.c.id, reports.c.category).where(
-                reports.c.filed_at >= start, reports.c.filed_at < end
-            )
+            sa.select(reports.c.id, reports.c.category, sa.type_coerce(reports.c.filed_at, _RAW))
+            .where(reports.c.filed_at >= first, reports.c.filed_at < last)
+            .order_by(reports.c.id)
         )
-        categories = {int(n): str(c) for n, c in filed.all()}
-        if not categories:
-            return categories, []
-        # Report numbers grow with filing time, so the cohort is one range of the events index.
-        low, high = min(categories), max(categories)
-        rows = await self.conn.execute(
+        rows = [(int(n), str(c), _utc(f)) for n, c, f in filed.all()]
+        if not rows:
+            return [({}, []) for _ in periods]
+        found = await self.conn.execute(
             sa.select(
                 events.c.report_id,
-                events.c.at,
+                sa.type_coerce(events.c.at, _RAW),
                 events.c.from_status,
                 events.c.to_status,
                 events.c.action,
                 events.c.community_id,
             )
-            .where(events.c.report_id.between(low, high), events.c.at < end)
+            .where(events.c.report_id.between(rows[0][0], rows[-1][0]), events.c.at < last)
             .order_by(events.c.report_id, events.c.id)
         )
-        found = [
-            Event(
-                report_number=number,
-                at=at,
-                from_status=Status(frm) if frm else None,
-                to_status=Status(to),
-                actor="",
-                action=Action(action),
-                community_id=community,
-            )
-            for number, at, frm, to, action, community in rows.all()
-            if number in categories
+        statuses: dict[str | None, Status | None] = {s.value: s for s in Status}
+        statuses[None] = None
+        actions = {a.value: a for a in Action}
+        raw = found.all()
+        parse = _parser(raw[0][1]) if raw else _utc
+        all_events = [
+            Event(number, parse(at), statuses[frm], statuses[to], "", actions[action], None, place)  # type: ignore[arg-type]
+            for number, at, frm, to, action, place in raw
         ]
-        return categories, found
+        by_report: dict[int, list[Event]] = {}
+        for event in all_events:
+            by_report.setdefault(event.report_number, []).append(event)
+        result = []
+        for start, end in periods:
+            categories = {n: c for n, c, f in rows if start <= f < end}
+            mine = [e for n in categories for e in by_report.get(n, ()) if e.at < end]
+            result.append((categories, mine))
+        return result
 
-    async def backlog(self) -> list[tuple[str | None, str, datetime]]:
-        """Every report staff still have to act on: (community, category, filed at)."""
-        rows = await self.conn.execute(
-            sa.select(reports.c.community_id, reports.c.category, reports.c.filed_at).where(
-                reports.c.status.in_(ACTIVE_STATES)
-            )
+    async def backlog(
+        self, now: datetime, sla_hours: Mapping[str, float]
+    ) -> list[tuple[str | None, int, int]]:
+        """Per community: reports staff still have to act on, and how many of them are late."""
+        late = sa.case(
+            *(
+                (reports.c.category == category, reports.c.filed_at < now - timedelta(hours=hours))
+                for category, hours in sla_hours.items()
+            ),
+            else_=False,
         )
-        return [(c, k, f) for c, k, f in rows.all()]
+        rows = await self.conn.execute(
+            sa.select(
+                reports.c.community_id,
+                sa.func.count(),
+                sa.func.sum(sa.case((late, 1), else_=0)),
+            )
+            .where(reports.c.status.in_(ACTIVE_STATES))
+            .group_by(reports.c.community_id)
+        )
+        return [(c, int(n), int(o or 0)) for c, n, o in rows.all()]
 
     async def oldest_active(self, limit: int) -> list[Report]:
-        rows = await self.conn.execute(
-            sa.select(reports)
-            .where(reports.c.status.in_(ACTIVE_STATES))
-            .order_by(reports.c.filed_at, reports.c.id)
-            .limit(limit)
-        )
-        return [_report(r) for r in rows.mappings()]
+        """One short walk of the (status, filed_at) index per active state, then merged."""
+        found: list[Report] = []
+        for state in ACTIVE_STATES:
+            rows = await self.conn.execute(
+                sa.select(reports)
+                .where(reports.c.status == state)
+                .order_by(reports.c.filed_at, reports.c.id)
+                .limit(limit)
+            )
+            found += [_report(r) for r in rows.mappings()]
+        return sorted(found, key=lambda r: (r.filed_at, r.number))[:limit]
 
     async def unrouted(self, limit: int = 20) -> list[Report]:
         rows = await self.conn.execute(
