@@ -38,6 +38,7 @@ pytest: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) bench/routing.py
+	$(PY) bench/digest.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
