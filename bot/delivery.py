@@ -171,53 +171,56 @@ class Delivery:
             except Exception:
                 log.exception("could not extend delivery leases")
 
-    async def _shutdown(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        # What was leased but not sent becomes due again at once for the next process.
-        held = [item.id for queue in self._busy.values() for item in queue]
-        self._busy.clear()
-        try:
-            async with self.store.tx() as tx:
-                await tx.release_lease(held)
-        except Exception:
-            log.exception("could not release delivery leases")
+    async def _shutdown(self, grace_s: float = 10.0) -> None:
+        """Let each chat finish the message in hand (so a message that went out is recorded as
+        sent, not sent again), then stop; what is still queued is released for the next run."""
+        if self._tasks:
+            _, late = await asyncio.wait(list(self._tasks), timeout=grace_s)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
 
     async def _deliver_chat(self, chat_id: int, queue: list[OutboxItem]) -> None:
         try:
             async with self.parallel:
-                while queue:
+                while queue and not self._stopping:
                     item = queue[0]
                     try:
                         await self._deliver(item)
                     except RetryLater as exc:
                         await self._postpone(queue, exc.seconds, str(exc), count=False)
-                        return
+                        queue.clear()
                     except ChatMoved as exc:
                         async with self.store.tx() as tx:
                             await tx.move_chat(chat_id, exc.new_chat_id)
                         await self._postpone(queue, 0, str(exc), count=False)
-                        return
+                        queue.clear()
                     except ChatGone as exc:
                         log.warning("chat %s is gone: %s", chat_id, exc)
                         await self._chat_gone(chat_id, list(queue), str(exc))
-                        return
+                        queue.clear()
                     except Undeliverable as exc:
                         log.error("message %s refused for good: %s", item.key, exc)
                         async with self.store.tx() as tx:
                             await tx.mark_failed(item.id, str(exc))
+                        queue.pop(0)
                     except Transient as exc:
                         backoff = min(300.0, 2.0 ** min(item.attempts, 9))
                         log.warning("message %s failed (%s); retry in %ss", item.key, exc, backoff)
                         await self._postpone([item], backoff, str(exc), count=True)
                         await self._postpone(queue[1:], backoff, "behind a retry", count=False)
-                        return
-                    queue.pop(0)
+                        queue.clear()
+                    else:
+                        queue.pop(0)
         except Exception:
             log.exception("delivery to chat %s failed", chat_id)
             await self._postpone(queue, 5, "unexpected error", count=True)
+            queue.clear()
         finally:
+            if queue:  # stopped (or cancelled) with messages in hand: free them for the next run
+                with contextlib.suppress(Exception):
+                    async with self.store.tx() as tx:
+                        await tx.release_lease([item.id for item in queue])
             if self._busy.get(chat_id) is queue:
                 del self._busy[chat_id]
             self.wake()

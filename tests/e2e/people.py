@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bot.app import Suishoubao
 from fakegram.client import Fakegram, buttons_of, text_of
 from tests.e2e.conftest import Town, image
 
@@ -33,15 +34,23 @@ async def bot_count(tg: Fakegram, chat_id: int, count: int, timeout: float = 10)
     return await tg.wait_for_bot_messages(chat_id, count, timeout=timeout)
 
 
-async def drained(town: Town, timeout: float = 10) -> None:
-    """Wait until the bot's outbox holds nothing more to send."""
+async def drained(town: Town, timeout: float = 10, bot: Suishoubao | None = None) -> None:
+    """Wait until the bot's outbox (the town's, or the restarted `bot`'s) has nothing to send."""
 
     async def empty() -> bool:
-        async with town.bot.store.tx() as tx:
+        async with (bot or town.bot).store.tx() as tx:
             counts = await tx.outbox_counts()
         return counts.get("pending", 0) == 0
 
-    await town.tg.until(empty, timeout=timeout)
+    try:
+        await town.tg.until(empty, timeout=timeout)
+    except AssertionError:
+        async with (bot or town.bot).store.tx() as tx:
+            rows = await tx.conn.exec_driver_sql(
+                "SELECT key, state, attempts, next_attempt_at, lease_until, last_error FROM outbox"
+                " WHERE state = 'pending'"
+            )
+            raise AssertionError(f"the outbox still holds {rows.all()}") from None
 
 
 def number_in(text: str) -> int:

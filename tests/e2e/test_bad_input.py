@@ -6,7 +6,7 @@ import pytest
 
 from fakegram.client import Fakegram, text_of
 from tests.e2e.conftest import LONGQUAN, BotFactory, Town, image
-from tests.e2e.people import Phone, bot_count, bot_says
+from tests.e2e.people import Phone, bot_count, bot_says, drained
 
 
 @pytest.mark.parametrize(
@@ -108,6 +108,7 @@ async def test_a_category_press_on_an_already_filed_report_changes_nothing(town:
     assert question.get("reply_markup") is None, "the answered question lost its buttons"
     query = await tg.press(phone.id, phone.id, question["message_id"], "v1:cat:public_order")
     assert "失效" in ((await tg.callback_answer(query))["text"] or "")
+    await drained(town)
     assert len(await tg.bot_messages(town.group["id"])) == 2
 
 

@@ -37,9 +37,10 @@ async def test_a_telegram_outage_then_a_restart_still_delivers_once(
     number = await phone.file(LONGQUAN, "消防安全")
     await town.bot.stop()  # the card never went out before the "crash"
     await tg.clear_faults()
-    await start_bot(SUPERVISOR_CHAT_IDS=str(town.supervisors["id"]))
+    restarted = await start_bot(SUPERVISOR_CHAT_IDS=str(town.supervisors["id"]))
     card = await bot_says(tg, town.group["id"], f"#{number}", timeout=20)
     assert card["photo"]
+    await drained(town, bot=restarted)
     assert len(await tg.bot_messages(town.group["id"])) == 2
 
 

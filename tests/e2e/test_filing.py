@@ -132,6 +132,7 @@ async def test_a_live_location_files_by_its_first_point_and_its_updates_file_not
     await tg.send_text(phone.id, "/help")
     await bot_count(tg, phone.id, shown + 1)
     assert len(await phone.seen()) == shown + 1
+    await drained(town)
     assert len(await tg.bot_messages(town.group["id"])) == 2
     assert len(await tg.bot_messages(town.supervisors["id"])) == 0
 
@@ -159,6 +160,7 @@ async def test_a_report_outside_every_area_goes_to_the_supervisors(town: Town) -
     assert notice["photo"]
     assert "36.30000, 113.50000" in text_of(notice)
     assert "待派单" in text_of(notice)
+    await drained(town)
     assert len(await tg.bot_messages(town.group["id"])) == 1  # only the /link reply
 
 
