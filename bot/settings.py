@@ -38,6 +38,11 @@ class Settings:
     reports_per_hour: int = 10
     draft_ttl_hours: float = 24.0
     confirm_window_days: float = 3.0
+    # Webhook mode (bot/web.py): on when webhook_url is set; its path is where updates arrive.
+    webhook_url: str | None = None
+    webhook_listen: tuple[str, int] = ("127.0.0.1", 8080)
+    webhook_secret: str | None = None
+    log_format: str = "text"  # "text" for a terminal, "json" (one object a line) in production
 
     @classmethod
     def from_env(
@@ -99,6 +104,10 @@ class Settings:
             draft_ttl_hours=_number(
                 "DRAFT_TTL_HOURS", get("DRAFT_TTL_HOURS"), base.draft_ttl_hours, 0.1, 24 * 30
             ),
+            webhook_url=_webhook_url(get("WEBHOOK_URL")),
+            webhook_listen=_listen(get("WEBHOOK_LISTEN"), base.webhook_listen),
+            webhook_secret=_webhook_secret(get("WEBHOOK_SECRET"), get("WEBHOOK_URL") is not None),
+            log_format=_log_format(get("LOG_FORMAT"), base.log_format),
         )
 
 
@@ -185,3 +194,50 @@ def _number(name: str, raw: str | None, default: float, low: float, high: float)
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low:g} and {high:g}, not {raw}.")
     return value
+
+
+def _webhook_url(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"WEBHOOK_URL must be an http(s) URL such as https://bot.example.org/tg/hook, not {raw!r}."
+        )
+    if (parts.path or "/") in ("/healthz", "/metrics"):
+        raise ConfigError(f"WEBHOOK_URL must not use the path {parts.path}, which serves itself.")
+    return raw
+
+
+def _listen(raw: str | None, default: tuple[str, int]) -> tuple[str, int]:
+    if raw is None:
+        return default
+    host, _, port = raw.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ConfigError(
+            f"WEBHOOK_LISTEN must be host:port such as 127.0.0.1:8080 or 0.0.0.0:8443, not {raw!r}."
+        )
+    return host, int(port)
+
+
+def _webhook_secret(raw: str | None, required: bool) -> str | None:
+    if raw is None:
+        if required:
+            raise ConfigError(
+                "WEBHOOK_SECRET must be set when WEBHOOK_URL is: 1-256 letters, digits, _ or -."
+            )
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", raw):
+        raise ConfigError(
+            "WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)."
+        )
+    return raw
+
+
+def _log_format(raw: str | None, default: str) -> str:
+    if raw is None:
+        return default
+    if raw.lower() not in ("text", "json"):
+        raise ConfigError(f"LOG_FORMAT must be text or json, not {raw!r}.")
+    return raw.lower()

@@ -43,6 +43,8 @@ from storage.tables import (
 
 ACTIVE_STATES = (Status.OPEN.value, Status.CLAIMED.value, Status.UNROUTED.value)
 _RAW = sa.types.NullType()
+# The first key of PostgreSQL advisory locks on chats (the second is the chat id).
+_CHAT_LOCK = 0x5353
 
 
 def _parser(sample: Any) -> Callable[[Any], datetime]:
@@ -695,26 +697,65 @@ class Tx:
         limit: int,
         skip_chats: Collection[int] = (),
     ) -> list[OutboxItem]:
-        """Lease due messages to this worker; a lease that runs out makes them due again."""
+        """Lease due messages to this worker, whole chats at a time.
+
+        A chat belongs to one worker while any of its messages is leased, so its messages go
+        out in order and its flood limit is paced in one place, however many workers share the
+        database. A lease that runs out (a worker that died) makes the chat free again.
+        """
         free = sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now)
+        other = outbox.alias("other")
+        chat_busy = (
+            sa.select(other.c.id)
+            .where(
+                other.c.chat_id == outbox.c.chat_id,
+                other.c.state == OutboxState.PENDING,
+                other.c.lease_until >= now,
+            )
+            .exists()
+        )
         query = (
-            sa.select(outbox)
-            .where(outbox.c.state == OutboxState.PENDING, outbox.c.next_attempt_at <= now, free)
-            .order_by(outbox.c.id)
+            sa.select(outbox.c.chat_id)
+            .where(
+                outbox.c.state == OutboxState.PENDING,
+                outbox.c.next_attempt_at <= now,
+                free,
+                ~chat_busy,
+            )
+            .group_by(outbox.c.chat_id)
+            .order_by(sa.func.min(outbox.c.id))
             .limit(limit)
         )
         if skip_chats:
             query = query.where(outbox.c.chat_id.not_in(list(skip_chats)))
-        rows = list((await self.conn.execute(query)).mappings())
+        chats = [int(c) for c in (await self.conn.execute(query)).scalars().all()]
+        postgres = self.conn.dialect.name == "postgresql"
         claimed: list[OutboxItem] = []
-        for row in rows:
+        for chat_id in chats:
+            if len(claimed) >= limit:
+                break
+            # Two workers may both see a chat as free; on PostgreSQL the one that takes this
+            # lock first claims it, and the other skips it (SQLite has one writer at a time).
+            if postgres:
+                locked = await self.conn.execute(
+                    sa.select(sa.func.pg_try_advisory_xact_lock(_CHAT_LOCK, chat_id % 2**31))
+                )
+                if not locked.scalar_one():
+                    continue
             taken = await self.conn.execute(
                 sa.update(outbox)
-                .where(outbox.c.id == row["id"], outbox.c.state == OutboxState.PENDING, free)
+                .where(
+                    outbox.c.chat_id == chat_id,
+                    outbox.c.state == OutboxState.PENDING,
+                    outbox.c.next_attempt_at <= now,
+                    free,
+                    ~chat_busy,
+                )
                 .values(lease_until=now + lease)
+                .returning(*outbox.c)
             )
-            if taken.rowcount == 1:
-                claimed.append(_outbox(row))
+            rows = sorted(taken.mappings(), key=lambda row: int(row["id"]))
+            claimed += [_outbox(row) for row in rows]
         return claimed
 
     async def extend_lease(self, item_ids: Collection[int], until: datetime) -> None:
