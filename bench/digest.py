@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.categories import load_categories  # noqa: E402
+from bot.core import Core  # noqa: E402
 from bot.geo import Router, load_communities  # noqa: E402
 from bot.i18n import Texts  # noqa: E402
 from bot.settings import Settings  # noqa: E402
@@ -207,20 +208,10 @@ async def measure(db: Path, geo: Path, runs: int, now: datetime) -> dict[str, fl
     def clock() -> datetime:
         return now
 
-    workflow = Workflow(
-        router=router, categories=categories, texts=texts, settings=settings, clock=clock
-    )
+    core = Core(store, router, categories, texts, settings, clock)
 
     def make() -> Supervision:
-        return Supervision(
-            store=store,
-            router=router,
-            categories=categories,
-            texts=texts,
-            settings=settings,
-            clock=clock,
-            workflow=workflow,
-        )
+        return Supervision(core, Workflow(core))
 
     await make().digest((now - timedelta(days=1)).date())  # warm-up: page cache, font lookup
     day = (now.astimezone(settings.timezone) - timedelta(days=1)).date()

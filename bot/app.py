@@ -34,6 +34,7 @@ from telegram.ext import (
 
 from bot import callbacks
 from bot.categories import load_categories
+from bot.core import Core
 from bot.delivery import Delivery
 from bot.desk import ReportDesk
 from bot.geo import Router, load_communities
@@ -191,40 +192,11 @@ def assemble(
         settings=settings,
         clock=clock,
     )
-    workflow = Workflow(
-        router=router, categories=categories, texts=texts, settings=settings, clock=clock
-    )
-    desk = ReportDesk(
-        store=store,
-        router=router,
-        categories=categories,
-        texts=texts,
-        settings=settings,
-        clock=clock,
-        workflow=workflow,
-        notify=delivery.wake,
-    )
-    staff_desk = StaffDesk(
-        store=store,
-        router=router,
-        categories=categories,
-        texts=texts,
-        settings=settings,
-        clock=clock,
-        workflow=workflow,
-        is_member=Membership(application.bot),
-        notify=delivery.wake,
-    )
-    supervision = Supervision(
-        store=store,
-        router=router,
-        categories=categories,
-        texts=texts,
-        settings=settings,
-        clock=clock,
-        workflow=workflow,
-        notify=delivery.wake,
-    )
+    core = Core(store, router, categories, texts, settings, clock, notify=delivery.wake)
+    workflow = Workflow(core)
+    desk = ReportDesk(core, workflow)
+    staff_desk = StaffDesk(core, workflow, is_member=Membership(application.bot))
+    supervision = Supervision(core, workflow)
     delivery.on_chat_gone = desk.bot_left
     register(
         application,

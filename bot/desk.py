@@ -10,11 +10,11 @@ from datetime import datetime, timedelta
 
 from bot import callbacks
 from bot.callbacks import MyPage, PickCategory, PickLanguage, SkipNote, Verdict
+from bot.core import Core, Desk
 from bot.delivery import Kind
 from bot.domain import (
     Action,
     Button,
-    Category,
     Draft,
     Language,
     Photo,
@@ -23,13 +23,11 @@ from bot.domain import (
     Status,
     Step,
 )
-from bot.geo import CommunityArea, Router
-from bot.i18n import Texts
+from bot.geo import CommunityArea
 from bot.images import IMAGE_TYPES, NotAnImage, strip_metadata
 from bot.render import local_time, status_name
-from bot.settings import Settings
 from bot.workflow import Workflow
-from storage.store import Store, Tx
+from storage.store import Tx
 
 log = logging.getLogger(__name__)
 
@@ -64,28 +62,10 @@ class Answer:
     edit_buttons: tuple[tuple[Button, ...], ...] = ()
 
 
-class ReportDesk:
-    def __init__(
-        self,
-        *,
-        store: Store,
-        router: Router,
-        categories: Sequence[Category],
-        texts: Texts,
-        settings: Settings,
-        clock: Clock,
-        workflow: Workflow,
-        notify: Callable[[], None] = lambda: None,
-    ) -> None:
+class ReportDesk(Desk):
+    def __init__(self, core: Core, workflow: Workflow) -> None:
+        super().__init__(core)
         self.workflow = workflow
-        self.store = store
-        self.router = router
-        self.categories = {c.id: c for c in categories}
-        self.texts = texts
-        self.settings = settings
-        self.clock = clock
-        # Wakes the delivery worker once something was committed to the outbox.
-        self.notify = notify
 
     # riders ------------------------------------------------------------------------------------
 

@@ -15,19 +15,18 @@ from typing import Any
 
 from bot import callbacks
 from bot.callbacks import CardAction, OnCard, TransferTo
+from bot.core import Core, Desk
 from bot.desk import Say
 from bot.domain import (
     Action,
     Button,
-    Category,
     Language,
     PendingInput,
     Report,
     Staff,
     Status,
 )
-from bot.geo import Router
-from bot.i18n import Html, Texts, mention
+from bot.i18n import Html, mention
 from bot.render import (
     Buttons,
     age,
@@ -37,9 +36,8 @@ from bot.render import (
     status_name,
     transfer_menu,
 )
-from bot.settings import Settings
 from bot.workflow import Workflow
-from storage.store import Store, Tx
+from storage.store import Tx
 
 Clock = Callable[[], datetime]
 MemberCheck = Callable[[int, int], Awaitable[bool]]
@@ -63,29 +61,11 @@ class Refusal(Exception):
         self.text = text
 
 
-class StaffDesk:
-    def __init__(
-        self,
-        *,
-        store: Store,
-        router: Router,
-        categories: Sequence[Category],
-        texts: Texts,
-        settings: Settings,
-        clock: Clock,
-        workflow: Workflow,
-        is_member: MemberCheck,
-        notify: Callable[[], None] = lambda: None,
-    ) -> None:
-        self.store = store
-        self.router = router
-        self.categories = {c.id: c for c in categories}
-        self.texts = texts
-        self.settings = settings
-        self.clock = clock
+class StaffDesk(Desk):
+    def __init__(self, core: Core, workflow: Workflow, *, is_member: MemberCheck) -> None:
+        super().__init__(core)
         self.workflow = workflow
         self.is_member = is_member
-        self.notify = notify
 
     # presses -----------------------------------------------------------------------------------
 

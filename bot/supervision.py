@@ -14,17 +14,16 @@ from typing import Any
 
 from bot import callbacks
 from bot.charts import ChartWords, CommunityBar, TrendPoint, digest_chart
+from bot.core import Core, Desk
 from bot.delivery import Kind
 from bot.desk import Say
 from bot.domain import Action, Button, Category, Event, Language, Report, Status
 from bot.export import export_events, export_rows, to_csv, to_xlsx
-from bot.geo import Router
-from bot.i18n import Html, Texts
+from bot.i18n import Html
 from bot.metrics import Figures, breakdown, by_category, by_community
 from bot.render import age, local_time
-from bot.settings import Settings
 from bot.workflow import Workflow
-from storage.store import Store, Tx
+from storage.store import Tx
 
 log = logging.getLogger(__name__)
 
@@ -56,28 +55,11 @@ class ExportFiles:
     caption: str
 
 
-class Supervision:
-    def __init__(
-        self,
-        *,
-        store: Store,
-        router: Router,
-        categories: Sequence[Category],
-        texts: Texts,
-        settings: Settings,
-        clock: Clock,
-        workflow: Workflow,
-        notify: Callable[[], None] = lambda: None,
-    ) -> None:
-        self.store = store
-        self.router = router
-        self.categories = {c.id: c for c in categories}
-        self.texts = texts
-        self.settings = settings
-        self.clock = clock
+class Supervision(Desk):
+    def __init__(self, core: Core, workflow: Workflow) -> None:
+        super().__init__(core)
         self.workflow = workflow
-        self.notify = notify
-        self.lang = settings.default_language
+        self.lang = core.settings.default_language
         self._settled: dict[tuple[date, str], dict[tuple[str | None, str], Figures]] = {}
         self._fresh: dict[date, dict[tuple[str | None, str], Figures]] = {}
 

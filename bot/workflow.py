@@ -5,36 +5,26 @@ Every effect is queued in the outbox inside the transaction that made the change
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from bot import callbacks
 from bot.callbacks import Verdict
+from bot.core import Core
 from bot.delivery import Kind
-from bot.domain import Action, Category, Language, Report
-from bot.geo import Router
-from bot.i18n import Texts
-from bot.settings import Settings
+from bot.domain import Action, Language, Report
 from storage.store import Tx
 
 Clock = Callable[[], datetime]
 
 
 class Workflow:
-    def __init__(
-        self,
-        *,
-        router: Router,
-        categories: Sequence[Category],
-        texts: Texts,
-        settings: Settings,
-        clock: Clock,
-    ) -> None:
-        self.router = router
-        self.categories: Mapping[str, Category] = {c.id: c for c in categories}
-        self.texts = texts
-        self.settings = settings
-        self.clock = clock
+    def __init__(self, core: Core) -> None:
+        self.router = core.router
+        self.categories = core.categories
+        self.texts = core.texts
+        self.settings = core.settings
+        self.clock = core.clock
 
     def language_of(self, community_id: str | None) -> Language:
         if community_id is None:

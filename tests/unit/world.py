@@ -7,6 +7,7 @@ from pathlib import Path
 from bot import callbacks
 from bot.callbacks import CardAction, OnCard
 from bot.categories import load_categories
+from bot.core import Core
 from bot.desk import Person, ReportDesk
 from bot.domain import Language, Photo, Staff
 from bot.geo import Router, load_communities
@@ -42,25 +43,15 @@ class World:
         texts = Texts.load()
         self.store = Store(make_engine(database_url or f"sqlite+aiosqlite:///{folder}/w.db"))
         self.clock = clock
-        workflow = Workflow(
-            router=router, categories=categories, texts=texts, settings=self.settings, clock=clock
-        )
-        common = {
-            "store": self.store,
-            "router": router,
-            "categories": categories,
-            "texts": texts,
-            "settings": self.settings,
-            "clock": clock,
-            "workflow": workflow,
-        }
+        core = Core(self.store, router, categories, texts, self.settings, clock)
+        workflow = Workflow(core)
 
         async def everyone_is_a_member(chat_id: int, user_id: int) -> bool:
             return True
 
-        self.rider = ReportDesk(**common)  # type: ignore[arg-type]
-        self.staff = StaffDesk(is_member=everyone_is_a_member, **common)  # type: ignore[arg-type]
-        self.supervision = Supervision(**common)  # type: ignore[arg-type]
+        self.rider = ReportDesk(core, workflow)
+        self.staff = StaffDesk(core, workflow, is_member=everyone_is_a_member)
+        self.supervision = Supervision(core, workflow)
 
     async def open(self) -> None:
         await migrate(self.store.engine)
