@@ -39,6 +39,7 @@ from bot.delivery import Delivery
 from bot.desk import ReportDesk
 from bot.geo import Router, load_communities
 from bot.i18n import Texts
+from bot.observability import InstrumentedRequest, Metrics
 from bot.settings import Settings
 from bot.staffdesk import StaffDesk
 from bot.supervision import Supervision
@@ -72,6 +73,7 @@ class Suishoubao:
     delivery: Delivery
     texts: Texts
     supervision: Supervision
+    metrics: Metrics = field(default_factory=Metrics)
     _delivery_task: asyncio.Task[None] | None = field(default=None, init=False)
 
     async def open(self) -> None:
@@ -91,7 +93,7 @@ class Suishoubao:
         """Run against Telegram in the background (tests and the demo); stop() ends it."""
         await self.application.initialize()
         await self.open()
-        await self._set_commands()
+        await self.set_commands()
         await self.application.start()
         assert self.application.updater is not None
         await self.application.updater.start_polling(
@@ -111,7 +113,7 @@ class Suishoubao:
         """The production loop: PTB owns the event loop and calls our hooks around it."""
         self.application.run_polling(allowed_updates=TelegramUpdate.ALL_TYPES)
 
-    async def _set_commands(self) -> None:
+    async def set_commands(self) -> None:
         lang = self.settings.default_language
         describe = self.texts.catalogues[lang]
         await self.application.bot.set_my_commands(
@@ -164,10 +166,11 @@ def assemble(
     store = Store(make_engine(settings.database_url))
 
     holder: dict[str, Suishoubao] = {}
+    metrics = Metrics()
 
     async def post_init(_: Application) -> None:  # type: ignore[type-arg]
         await holder["bot"].open()
-        await holder["bot"]._set_commands()
+        await holder["bot"].set_commands()
 
     async def post_shutdown(_: Application) -> None:  # type: ignore[type-arg]
         await holder["bot"].close()
@@ -178,6 +181,8 @@ def assemble(
         .base_url(f"{settings.telegram_api_url}/bot")
         .base_file_url(f"{settings.telegram_api_url}/file/bot")
         .rate_limiter(limiter or FloodLimiter())
+        .request(InstrumentedRequest(metrics))
+        .get_updates_request(InstrumentedRequest(metrics, connection_pool_size=1))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
         .build()
@@ -211,7 +216,7 @@ def assemble(
     # Deadlines and digests are checked every minute (and once right after start, so a digest
     # missed while the bot was down goes out at once); what was sent is recorded, not remembered.
     application.job_queue.run_repeating(minute, interval=60, first=1, data=supervision)
-    bot = Suishoubao(settings, application, store, desk, delivery, texts, supervision)
+    bot = Suishoubao(settings, application, store, desk, delivery, texts, supervision, metrics)
     holder["bot"] = bot
     return bot
 

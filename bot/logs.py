@@ -29,7 +29,13 @@ _bound: dict[str, ContextVar[int | None]] = {
 }
 
 # Loggers that say too much at INFO: httpx logs every request URL (which holds the token).
-QUIET = {"httpx": logging.WARNING, "httpcore": logging.WARNING, "alembic": logging.WARNING}
+QUIET = {
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+    "alembic": logging.WARNING,
+    # Two lines a minute for the deadline job, and PTB says what matters itself.
+    "apscheduler": logging.WARNING,
+}
 
 
 def about(report: int | None = None, chat: int | None = None) -> dict[str, int]:
@@ -70,9 +76,10 @@ class Redact(logging.Filter):
     argument (a URL object, an exception) is caught as well.
     """
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
         super().__init__()
-        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        # Too short a string would blank out ordinary words; a token-shaped one is caught anyway.
+        self.secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
 
     def redact(self, text: str) -> str:
         for secret in self.secrets:
@@ -169,7 +176,7 @@ def configure_logging(
     fmt: str = "text",
     level: int = logging.INFO,
     *,
-    secrets: Iterable[str] = (),
+    secrets: Iterable[str | None] = (),
     stream: TextIO | None = None,
 ) -> logging.Handler:
     """Send every log line to `stream` (stderr) as `fmt` ("json" or "text"); returns the handler.

@@ -202,9 +202,11 @@ def _webhook_url(raw: str | None) -> str | None:
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(
-            f"WEBHOOK_URL must be an http(s) URL such as https://bot.example.org/tg/hook, not {raw!r}."
+            f"WEBHOOK_URL must be an http(s) URL such as https://bot.example.org/tg, not {raw!r}."
         )
-    if (parts.path or "/") in ("/healthz", "/metrics"):
+    if not re.fullmatch(r"[A-Za-z0-9._~/%!$&'()*+,;=:@-]*", parts.path):
+        raise ConfigError(f"WEBHOOK_URL has a character a URL path cannot hold: {parts.path!r}.")
+    if parts.path in ("/healthz", "/metrics"):
         raise ConfigError(f"WEBHOOK_URL must not use the path {parts.path}, which serves itself.")
     return raw
 
