@@ -42,6 +42,8 @@ from storage.store import Tx
 Clock = Callable[[], datetime]
 MemberCheck = Callable[[int, int], Awaitable[bool]]
 ACTIVE = frozenset({Status.OPEN, Status.CLAIMED})
+# The oldest this many per category fit a Telegram message (4096 characters) with room to spare.
+QUEUE_PER_CATEGORY = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -479,8 +481,13 @@ class StaffDesk(Desk):
             if community is None:
                 return self.texts(lang, "not_linked")
             active = await tx.active_reports(community)
-            cards = {r.number: await tx.cards_of(r.number) for r in active}
-            holders = {r.holder_id: await tx.staff_name(r.holder_id) for r in active if r.holder_id}
+            shown = [
+                r
+                for category in self.categories
+                for r in [r for r in active if r.category == category][:QUEUE_PER_CATEGORY]
+            ]
+            cards = await tx.cards_in(community, [r.number for r in shown])
+            holders = {r.holder_id: await tx.staff_name(r.holder_id) for r in shown if r.holder_id}
         name = self.workflow.name_of(community)
         if not active:
             return self.texts(lang, "queue_empty", community=name)
@@ -493,7 +500,7 @@ class StaffDesk(Desk):
             lines.append(
                 self.texts(lang, "queue_category", category=category.label(lang), count=len(mine))
             )
-            for report in mine:
+            for report in mine[:QUEUE_PER_CATEGORY]:
                 state = ""
                 if report.holder_id:
                     state += self.texts(
@@ -501,8 +508,8 @@ class StaffDesk(Desk):
                     )
                 if report.reopened:
                     state += self.texts(lang, "queue_reopened")
-                card = next((c for c in cards[report.number] if c.community_id == community), None)
-                link = _message_link(chat_id, card.message_id) if card else None
+                card = cards.get(report.number)
+                link = _message_link(chat_id, card) if card else None
                 key = "queue_line_link" if link else "queue_line"
                 lines.append(
                     self.texts(
@@ -514,6 +521,9 @@ class StaffDesk(Desk):
                         link=link or "",
                     )
                 )
+            if len(mine) > QUEUE_PER_CATEGORY:
+                more = len(mine) - QUEUE_PER_CATEGORY
+                lines.append(self.texts(lang, "queue_more", count=more))
         return "\n".join(lines)
 
     async def history(self, chat_id: int, arg: str | None) -> str:

@@ -845,6 +845,17 @@ class Tx:
             row["report_id"], row["community_id"], int(row["chat_id"]), int(row["message_id"])
         )
 
+    async def cards_in(self, community_id: str, numbers: Sequence[int]) -> dict[int, int]:
+        """The message id of each report's card in the community's group, in one query."""
+        if not numbers:
+            return {}
+        result = await self.conn.execute(
+            sa.select(cards.c.report_id, cards.c.message_id).where(
+                cards.c.community_id == community_id, cards.c.report_id.in_(list(numbers))
+            )
+        )
+        return {int(n): int(m) for n, m in result.all()}
+
     async def cards_of(self, number: int) -> list[Card]:
         result = await self.conn.execute(sa.select(cards).where(cards.c.report_id == number))
         return [

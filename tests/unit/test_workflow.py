@@ -16,7 +16,7 @@ from bot.desk import Person
 from bot.domain import Action, Staff, Status
 from storage.store import Store
 from tests.conftest import FakeClock
-from tests.unit.world import RIDER, STAFF, World
+from tests.unit.world import GROUPS, RIDER, STAFF, World
 
 ACTIONS = st.lists(
     st.tuples(
@@ -190,5 +190,24 @@ async def test_a_rider_cannot_answer_for_someone_elses_report(tmp_path: Path) ->
         async with world.store.tx() as tx:
             report = await tx.report(n)
         assert report is not None and report.status is Status.RESOLVED
+    finally:
+        await world.store.close()
+
+
+async def test_queue_stays_within_one_telegram_message_however_many_are_open(
+    tmp_path: Path,
+) -> None:
+    """With many open reports the oldest 20 per category are listed and the rest counted."""
+    world = World(tmp_path, FakeClock(), env={"REPORTS_PER_HOUR": "1000"})
+    await world.open()
+    try:
+        for _ in range(45):
+            await world.file("sanitation")
+            world.clock.advance(minutes=1)
+        text = await world.staff.queue(GROUPS["longquan"])
+        assert len(text) < 4096
+        assert "（45 条" in text
+        assert "另有 25 条较新的未列出" in text
+        assert "#1 " in text and "#21 " not in text
     finally:
         await world.store.close()
