@@ -45,6 +45,7 @@ from bot.staffdesk import StaffDesk
 from bot.supervision import Supervision
 from bot.workflow import Workflow
 from handlers.group import GroupHandlers
+from handlers.ordering import PerChatOrder
 from handlers.ratelimit import FloodLimiter
 from handlers.rider import RiderHandlers
 from handlers.staff import Membership, StaffHandlers
@@ -181,6 +182,7 @@ def assemble(
         .base_url(f"{settings.telegram_api_url}/bot")
         .base_file_url(f"{settings.telegram_api_url}/file/bot")
         .rate_limiter(limiter or FloodLimiter())
+        .concurrent_updates(PerChatOrder())
         .request(InstrumentedRequest(metrics))
         .get_updates_request(InstrumentedRequest(metrics, connection_pool_size=1))
         .post_init(post_init)
