@@ -5,6 +5,7 @@ stream of fakegram events for all of them, and readings of a process from /proc.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -44,6 +45,7 @@ LANGUAGE = {c: ("en" if c == "riverside" else "zh") for c in POINTS}
 CATEGORIES: list[JSON] = json.loads((ROOT / "bot/data/categories.json").read_text("utf-8"))
 FILED = re.compile(r"^✅ .*?#(\d+)")
 CARD_NUMBER = re.compile(r"#(\d+)")
+TEXT_LOG = re.compile(r"\S+ \S+ (DEBUG|INFO|WARNING|ERROR|CRITICAL) +(\S+?)(?: \[[^\]]*\])?: (.*)")
 
 
 def catalogue(lang: str) -> dict[str, str]:
@@ -86,37 +88,55 @@ def memory_mb(pid: int) -> dict[str, float]:
 
 
 class Inbox:
-    """What the bot does in one chat, in order, for the person who watches it."""
+    """What the bot does in one chat, in order. A person marks where they are before they act,
+    then waits for what the bot does after that mark; several may wait on one chat at once."""
 
     def __init__(self, chat_id: int) -> None:
         self.chat_id = chat_id
-        self.queue: asyncio.Queue[Event] = asyncio.Queue()
         self.seen: list[Event] = []
+        self._waiters: set[asyncio.Event] = set()
+
+    def mark(self) -> int:
+        return len(self.seen)
+
+    def add(self, event: Event) -> None:
+        self.seen.append(event)
+        for waiter in self._waiters:
+            waiter.set()
 
     async def expect(
         self,
+        since: int,
         wanted: Callable[[Event], bool],
         what: str,
         timeout: float,  # noqa: ASYNC109 - a deadline across many events
     ) -> Event:
-        """The next event that `wanted` accepts (earlier ones are passed over)."""
+        """The first event after the mark `since` that `wanted` accepts."""
         deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                shown = [
-                    f"{e['kind']} {e['method']}: {text_of(e)[:80]!r}" for e in self.seen[-6:]
-                ]
-                raise BenchError(
-                    f"chat {self.chat_id}: no {what} within {timeout:.0f} s; "
-                    f"the last the bot did there: {shown or 'nothing'}"
-                )
-            try:
-                event = await asyncio.wait_for(self.queue.get(), timeout=remaining)
-            except TimeoutError:
-                continue
-            if wanted(event):
-                return event
+        index = since
+        wake = asyncio.Event()
+        self._waiters.add(wake)
+        try:
+            while True:
+                while index < len(self.seen):
+                    event = self.seen[index]
+                    index += 1
+                    if wanted(event):
+                        return event
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    shown = [
+                        f"{e['kind']} {e['method']}: {text_of(e)[:80]!r}" for e in self.seen[-6:]
+                    ]
+                    raise BenchError(
+                        f"chat {self.chat_id}: no {what} within {timeout:.0f} s; "
+                        f"the last the bot did there: {shown or 'nothing'}"
+                    )
+                wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=remaining)
+        finally:
+            self._waiters.discard(wake)
 
 
 class BenchError(Exception):
@@ -188,8 +208,7 @@ class Watch:
                         known.message = message
         box = self.inboxes.get(chat_id) if isinstance(chat_id, int) else None
         if box is not None:
-            box.seen.append(event)
-            box.queue.put_nowait(event)
+            box.add(event)
 
     async def cards_of(
         self,
@@ -204,7 +223,9 @@ class Watch:
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise BenchError(f"no card in any group for reports {missing[:10]} (of {len(missing)})")
+                raise BenchError(
+                    f"no card in any group for reports {missing[:10]} (of {len(missing)})"
+                )
             self._card_seen.clear()
             try:
                 await asyncio.wait_for(self._card_seen.wait(), timeout=remaining)
@@ -301,16 +322,26 @@ class BotProcess:
         return "\n".join(self.log.read_text("utf-8", errors="replace").splitlines()[-lines:])
 
     def problems(self) -> Counter[str]:
-        """Warnings and errors in the log, by their message (numbers blurred)."""
+        """Warnings and errors in the log (text or JSON lines), by logger and message, with
+        numbers blurred so that the same problem counts once."""
         found: Counter[str] = Counter()
         if not self.log.exists():
             return found
         for line in self.log.read_text("utf-8", errors="replace").splitlines():
-            match = re.match(r"\S+ \S+ (WARNING|ERROR|CRITICAL) (\S+): (.*)", line)
-            if match:
-                found[f"{match[1]} {match[2]}: {re.sub(r'[0-9]+', 'N', match[3])[:140]}"] += 1
+            level = logger = message = ""
+            if line.startswith("{"):
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                level, logger = str(record.get("level")), str(record.get("logger"))
+                message = str(record.get("msg"))
+            elif match := TEXT_LOG.match(line):
+                level, logger, message = match[1], match[2], match[3]
             elif line.startswith("Traceback"):
                 found["Traceback"] += 1
+            if level in ("WARNING", "ERROR", "CRITICAL"):
+                found[f"{level} {logger}: {re.sub(r'[0-9]+', 'N', message)[:140]}"] += 1
         return found
 
     def outbox(self) -> dict[str, int]:
@@ -380,11 +411,13 @@ async def link_all(
     """An admin of each group sends /link <community>; wait for every reply."""
 
     async def link(staffed: Staffed) -> None:
+        inbox = watch.inbox(staffed.chat_id)
+        mark = inbox.mark()
         sent_message = await tg.send_text(
             int(staffed.admin["id"]), f"/link {staffed.community}", chat_id=staffed.chat_id
         )
-        await watch.inbox(staffed.chat_id).expect(
-            replies_to(int(sent_message["message_id"])), "answer to /link", timeout
+        await inbox.expect(
+            mark, replies_to(int(sent_message["message_id"])), "answer to /link", timeout
         )
 
     await asyncio.gather(*(link(s) for s in town.groups.values()))
@@ -396,6 +429,8 @@ class Filed:
     rider_id: int
     community: str
     tapped: float  # perf_counter just before the last tap (Skip)
+    # Seconds from each of the rider's four actions to the bot's answer to it.
+    waits: tuple[float, ...] = ()
 
 
 async def file_report(
@@ -413,25 +448,33 @@ async def file_report(
     zh = catalogue("zh")
     label = category_label(category, "zh")
     skip = zh["skip_button"]
+    waits: list[float] = []
+    mark, began = inbox.mark(), time.perf_counter()
     await tg.send_photo(rider_id, photo)
-    await inbox.expect(sent, "location prompt after the photo", timeout)
+    answer = await inbox.expect(mark, sent, "location prompt after the photo", timeout)
+    waits.append(answer["at"] - began)
     lat, lon = POINTS[community]
+    mark, began = inbox.mark(), time.perf_counter()
     await tg.send_location(rider_id, lat, lon)
-    asked = await inbox.expect(offers(label), "category buttons after the location", timeout)
+    asked = await inbox.expect(mark, offers(label), "category buttons after the location", timeout)
+    waits.append(asked["at"] - began)
     data = button_data(asked, label)
     assert data is not None
+    mark, began = inbox.mark(), time.perf_counter()
     await tg.press(rider_id, rider_id, int(asked["message_id"]), data)
-    asked = await inbox.expect(offers(skip), "the note question with Skip", timeout)
+    asked = await inbox.expect(mark, offers(skip), "the note question with Skip", timeout)
+    waits.append(asked["at"] - began)
     data = button_data(asked, skip)
     assert data is not None
-    tapped = time.perf_counter()
+    mark, tapped = inbox.mark(), time.perf_counter()
     await tg.press(rider_id, rider_id, int(asked["message_id"]), data)
     done = await inbox.expect(
-        lambda e: sent(e) and FILED.match(text_of(e)) is not None, "the confirmation", timeout
+        mark, lambda e: sent(e) and FILED.match(text_of(e)) is not None, "the confirmation", timeout
     )
+    waits.append(done["at"] - tapped)
     match = FILED.match(text_of(done))
     assert match is not None
-    return Filed(int(match[1]), rider_id, community, tapped)
+    return Filed(int(match[1]), rider_id, community, tapped, tuple(waits))
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -449,7 +492,12 @@ def median(values: Sequence[float]) -> float:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(headers, widths, strict=True)))]
+    lines = [
+        "  ".join(
+            h.rjust(w) if i else h.ljust(w)
+            for i, (h, w) in enumerate(zip(headers, widths, strict=True))
+        )
+    ]
     lines.append("  ".join("-" * w for w in widths))
     for row in rows:
         lines.append(

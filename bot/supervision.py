@@ -13,12 +13,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from bot import callbacks
-from bot.charts import ChartWords, CommunityBar, TrendPoint, digest_chart
 from bot.core import Core, Desk
 from bot.delivery import Kind
 from bot.desk import Say
 from bot.domain import Action, Button, Category, Event, Language, Report, Status
-from bot.export import export_events, export_rows, to_csv, to_xlsx
 from bot.i18n import Html
 from bot.metrics import Figures, breakdown, by_category, by_community
 from bot.render import age, local_time
@@ -475,6 +473,9 @@ class Supervision(Desk):
         cells_by_day: dict[date, dict[tuple[str | None, str], Figures]],
         label: str,
     ) -> bytes:
+        # matplotlib is loaded on the first chart, not at start: it is most of the bot's memory.
+        from bot.charts import ChartWords, CommunityBar, TrendPoint, digest_chart
+
         lang = self.lang
         bars = [
             CommunityBar(
@@ -510,6 +511,8 @@ class Supervision(Desk):
 
     async def export(self, args: Sequence[str]) -> ExportFiles | str:
         """`/export [period]`: every report filed in the period, and each one's history."""
+        from bot.export import export_events, export_rows, to_csv, to_xlsx  # loaded when used
+
         period = self.parse_period(args)
         if period is None:
             return self.texts(self.lang, "period_usage")
