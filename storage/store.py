@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -169,9 +171,7 @@ class Tx:
             await self.conn.execute(
                 sa.insert(drafts).values(rider_id=draft.rider_id, created_at=now, **values)
             )
-        saved = await self.draft(draft.rider_id)
-        assert saved is not None
-        return saved
+        return replace(draft, updated_at=now)
 
     async def take_draft(self, draft: Draft) -> bool:
         """Remove the draft as it was read; False if another update changed or filed it first."""
@@ -280,12 +280,14 @@ class Tx:
                 reports.c[column].is_(None) if value is None else reports.c[column] == value
             )
         changed = await self.conn.execute(
-            query.values(status=to.value, updated_at=at, **dict(changes or {}))
+            query.values(status=to.value, updated_at=at, **dict(changes or {})).returning(
+                *reports.c
+            )
         )
-        if changed.rowcount != 1:
+        row = changed.mappings().first()
+        if row is None:
             return None
-        report = await self.report(number)
-        assert report is not None
+        report = _report(row)
         await self.add_event(
             Event(
                 number,
@@ -649,11 +651,10 @@ class Tx:
         community_id: str | None = None,
     ) -> bool:
         """Queue a message once: a second intent with the same key is ignored."""
-        exists = await self._one(sa.select(outbox.c.id).where(outbox.c.key == key))
-        if exists is not None:
-            return False
-        await self.conn.execute(
-            sa.insert(outbox).values(
+        insert = pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
+        added = await self.conn.execute(
+            insert(outbox)
+            .values(
                 key=key,
                 kind=kind,
                 chat_id=chat_id,
@@ -665,8 +666,9 @@ class Tx:
                 next_attempt_at=now,
                 created_at=now,
             )
+            .on_conflict_do_nothing(index_elements=["key"])
         )
-        return True
+        return added.rowcount == 1
 
     async def release_waiting(self, community_id: str, chat_id: int, now: datetime) -> int:
         """A group was linked: what waited for the community goes out to it."""
