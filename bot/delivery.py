@@ -185,6 +185,12 @@ class Delivery:
             async with self.parallel:
                 while queue and not self._stopping:
                     item = queue[0]
+                    if _superseded(item, queue[1:]):
+                        # A later edit of the same card follows; it shows the latest state anyway.
+                        async with self.store.tx() as tx:
+                            await tx.mark_sent(item.id, None, self.clock())
+                        queue.pop(0)
+                        continue
                     try:
                         await self._deliver(item)
                     except RetryLater as exc:
@@ -355,6 +361,15 @@ class Delivery:
             await _maybe_await(self.on_chat_gone(chat_id))
         elif community_items:
             await self._postpone(community_items, 60, error, count=True)
+
+
+def _superseded(item: OutboxItem, later: Sequence[OutboxItem]) -> bool:
+    return item.kind == Kind.CARD_EDIT and any(
+        other.kind == Kind.CARD_EDIT
+        and other.report_id == item.report_id
+        and other.community_id == item.community_id
+        for other in later
+    )
 
 
 async def _maybe_await(value: object) -> None:

@@ -8,12 +8,12 @@ from datetime import timedelta
 
 from bot.categories import load_categories
 from bot.delivery import Delivery, Sent
-from bot.domain import OutMessage
+from bot.domain import Language, OutMessage, Photo, RouteKind, Status
 from bot.geo import Router, load_communities
 from bot.i18n import Texts
 from bot.settings import Settings
 from storage.db import make_engine
-from storage.store import Store
+from storage.store import Card, Store
 from tests.conftest import FakeClock
 
 
@@ -76,3 +76,51 @@ async def test_two_workers_send_every_message_once_and_each_chat_in_order(
         assert {name for name, _, _ in log} == {"a", "b"}, "both workers took part"
     finally:
         await second_store.close()
+
+
+async def test_queued_edits_of_one_card_are_sent_once(
+    store: Store, database_url: str, clock: FakeClock
+) -> None:
+    """Three state changes in a row: the card is edited once, to the latest state."""
+    settings = Settings.from_mapping({})
+    async with store.tx() as tx:
+        rider = await tx.rider(1, Language.ZH, clock())
+        report = await tx.add_report(
+            rider_id=rider.id,
+            category="sanitation",
+            lat=36.115,
+            lon=113.207,
+            photo=Photo(file_id="AgAD"),
+            note=None,
+            status=Status.OPEN,
+            community_id="longquan",
+            route_kind=RouteKind.INSIDE,
+            route_distance_m=0.0,
+            now=clock(),
+        )
+        await tx.add_card(Card(report.number, "longquan", -100, 7), clock())
+        for step in range(3):
+            await tx.enqueue(
+                key=f"edit:{step}",
+                kind="card_edit",
+                chat_id=-100,
+                community_id="longquan",
+                report_id=report.number,
+                now=clock(),
+            )
+    log: list[tuple[str, int, str]] = []
+    areas = load_communities(settings.communities_file)
+    worker = Delivery(
+        store=store,
+        transport=Recorder(log, "a"),
+        router=Router(areas),
+        categories=load_categories(settings.categories_file),
+        texts=Texts.load(),
+        settings=settings,
+        clock=clock,
+    )
+    await worker.dispatch()
+    await worker.idle()
+    assert len(log) == 1
+    async with store.tx() as tx:
+        assert await tx.outbox_counts() == {"sent": 3}
