@@ -507,3 +507,21 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
             )
         )
     return "\n".join(lines)
+
+
+async def wind_down(bot: BotProcess, watch: Watch, tg: Fakegram, most: int = 10) -> None:
+    """Stop the bot and the watcher, and say what went wrong on the way, if anything did."""
+    code = await bot.stop()
+    problems = bot.problems()
+    if problems:
+        progress("  the bot's log has warnings/errors:")
+        for what, count in problems.most_common(most):
+            progress(f"    {count} x {what}")
+    if code not in (0, None):
+        progress(f"  the bot exited with code {code}")
+    if watch.errors:
+        progress("  Bot API errors the bot got:")
+        for what, count in watch.errors.most_common(most):
+            progress(f"    {count} x {what}")
+    await watch.stop()
+    await tg.close()

@@ -62,6 +62,7 @@ from bench._common import (  # noqa: E402
     progress,
     sent,
     table,
+    wind_down,
 )
 from fakegram.client import Fakegram, FakegramProcess  # noqa: E402
 from fakegram.images import jpeg  # noqa: E402
@@ -262,20 +263,7 @@ async def bot_run(url: str, riders: int, each: int, folder: Path) -> Row:
         progress(bot.tail())
         raise
     finally:
-        code = await bot.stop()
-        problems = bot.problems()
-        if problems:
-            progress("  the bot's log has warnings/errors:")
-            for what, count in problems.most_common(8):
-                progress(f"    {count} x {what}")
-        if code not in (0, None):
-            progress(f"  the bot exited with code {code}")
-        if watch.errors:
-            progress("  Bot API errors the bot got:")
-            for what, count in watch.errors.most_common(8):
-                progress(f"    {count} x {what}")
-        await watch.stop()
-        await tg.close()
+        await wind_down(bot, watch, tg)
 
 
 # ---- the report ----------------------------------------------------------------------------------
