@@ -98,7 +98,8 @@ def encode(press: Press) -> str:
             return f"{VERSION}:go:{report}:{community}"
 
 
-NUMBER = re.compile(r"[1-9][0-9]{0,9}")
+# At most nine digits: report numbers stay within a 32-bit integer column.
+NUMBER = re.compile(r"[1-9][0-9]{0,8}")
 
 
 def decode(data: str | None) -> Press | None:

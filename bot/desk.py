@@ -79,6 +79,12 @@ class ReportDesk(Desk):
             rider = await self._rider(tx, who)
         return self._say(rider.language, "help")
 
+    async def link_in_private(self, who: Person) -> Answer:
+        """`/link` belongs in the staff group; say so in the rider's own language."""
+        async with self.store.tx() as tx:
+            rider = await self._rider(tx, who)
+        return self._say(rider.language, "link_private")
+
     async def unsupported(self, who: Person) -> Answer:
         """A sticker, voice note, contact or anything else that cannot be part of a report."""
         async with self.store.tx() as tx:
@@ -348,15 +354,8 @@ class ReportDesk(Desk):
         lang = rider.language
         label = self.categories[report.category].label(lang)
         if community is not None:
-            chat_id = (await tx.links()).get(community)
-            await tx.enqueue(
-                key=f"card:{report.number}:{community}",
-                kind=Kind.CARD,
-                chat_id=chat_id,
-                community_id=community,
-                report_id=report.number,
-                now=now,
-            )
+            n = report.number
+            await self.workflow.post_card(tx, n, community, key=f"card:{n}:{community}")
             if self.categories[report.category].urgent:
                 # Urgent (fire safety): supervisors see it at once, not when it is late.
                 for supervisor in self.settings.supervisor_chat_ids:

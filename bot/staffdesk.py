@@ -327,7 +327,7 @@ class StaffDesk(Desk):
     async def _reject_duplicate(
         self, tx: Tx, staff: Staff, report: Report, text: str | None, lang: Language
     ) -> str | None:
-        match = re.fullmatch(r"#?\s*(\d{1,10})", (text or "").strip())
+        match = re.fullmatch(r"#?\s*(\d{1,9})", (text or "").strip())
         if match is None:
             return self.texts(lang, "dup_bad_number")
         original = int(match[1])
@@ -531,7 +531,7 @@ class StaffDesk(Desk):
         async with self.store.tx() as tx:
             community = await self._community_of(tx, chat_id)
             lang = self.workflow.language_of(community)
-            match = re.fullmatch(r"#?(\d{1,10})", (arg or "").strip())
+            match = re.fullmatch(r"#?(\d{1,9})", (arg or "").strip())
             if match is None:
                 return self.texts(lang, "history_usage")
             report = await tx.report(int(match[1]))

@@ -144,15 +144,8 @@ class Supervision(Desk):
                 now=now,
             )
         if report.community_id is not None:
-            links = await tx.links()
-            await tx.enqueue(
-                key=f"overdue-card:{report.number}:{report.community_id}",
-                kind=Kind.CARD_EDIT,
-                chat_id=links.get(report.community_id),
-                community_id=report.community_id,
-                report_id=report.number,
-                now=now,
-            )
+            n, here = report.number, report.community_id
+            await self.workflow.edit_card(tx, n, here, key=f"overdue-card:{n}:{here}")
 
     def local_today(self) -> date:
         return self.clock().astimezone(self.settings.timezone).date()
@@ -613,15 +606,8 @@ class Supervision(Desk):
                     number=press.report,
                     status=self.texts(lang, f"status_{status}"),
                 ), None
-            links = await tx.links()
-            await tx.enqueue(
-                key=f"card:{moved.number}:{press.community}:dispatch",
-                kind=Kind.CARD,
-                chat_id=links.get(press.community),
-                community_id=press.community,
-                report_id=moved.number,
-                now=self.clock(),
-            )
+            n, there = moved.number, press.community
+            await self.workflow.post_card(tx, n, there, key=f"card:{n}:{there}:dispatch")
             rider = await tx.rider_by_id(moved.rider_id)
             await tx.enqueue(
                 key=f"dispatched:{moved.number}",

@@ -5,7 +5,7 @@ Every effect is queued in the outbox inside the transaction that made the change
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 
 from bot import callbacks
@@ -45,17 +45,12 @@ class Workflow:
         links = await tx.links()
         if action is Action.TRANSFERRED:
             assert previous_community is not None and report.community_id is not None
-            await self._edit_card(tx, report, previous_community, links, step, now)
-            await tx.enqueue(
-                key=f"card:{report.number}:{report.community_id}:{step}",
-                kind=Kind.CARD,
-                chat_id=links.get(report.community_id),
-                community_id=report.community_id,
-                report_id=report.number,
-                now=now,
-            )
+            n, old, new = report.number, previous_community, report.community_id
+            await self.edit_card(tx, n, old, key=f"edit:{n}:{old}:{step}")
+            await self.post_card(tx, n, new, key=f"card:{n}:{new}:{step}")
         elif report.community_id is not None:
-            await self._edit_card(tx, report, report.community_id, links, step, now)
+            n, here = report.number, report.community_id
+            await self.edit_card(tx, n, here, key=f"edit:{n}:{here}:{step}")
         if action is Action.REOPENED and report.community_id is not None:
             lang = self.language_of(report.community_id)
             await tx.enqueue(
@@ -72,22 +67,22 @@ class Workflow:
             )
         await self._tell_rider(tx, report, action, step, now)
 
-    async def _edit_card(
-        self,
-        tx: Tx,
-        report: Report,
-        community_id: str,
-        links: Mapping[str, int],
-        step: int,
-        now: datetime,
-    ) -> None:
+    async def post_card(self, tx: Tx, number: int, community_id: str, *, key: str) -> None:
+        """Queue the report's card for the community's group; it waits if none is linked."""
+        await self._card(tx, Kind.CARD, number, community_id, key)
+
+    async def edit_card(self, tx: Tx, number: int, community_id: str, *, key: str) -> None:
+        """Queue an edit of the report's card in that group, to show the report as it is then."""
+        await self._card(tx, Kind.CARD_EDIT, number, community_id, key)
+
+    async def _card(self, tx: Tx, kind: str, number: int, community_id: str, key: str) -> None:
         await tx.enqueue(
-            key=f"edit:{report.number}:{community_id}:{step}",
-            kind=Kind.CARD_EDIT,
-            chat_id=links.get(community_id),
+            key=key,
+            kind=kind,
+            chat_id=(await tx.links()).get(community_id),
             community_id=community_id,
-            report_id=report.number,
-            now=now,
+            report_id=number,
+            now=self.clock(),
         )
 
     async def _tell_rider(

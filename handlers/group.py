@@ -9,6 +9,8 @@ from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
 from bot.desk import ReportDesk
+from handlers.present import present
+from handlers.rider import person
 
 Context = ContextTypes.DEFAULT_TYPE
 
@@ -34,11 +36,8 @@ class GroupHandlers:
         await message.reply_text(reply, parse_mode=ParseMode.HTML)
 
     async def link_in_private(self, update: Update, context: Context) -> None:
-        message = update.effective_message
-        assert message is not None
-        await message.reply_text(
-            self.desk.texts(self.desk.settings.default_language, "link_private")
-        )
+        """`/link` sent to the bot privately: point to the group."""
+        await present(update, await self.desk.link_in_private(person(update)))
 
     async def membership(self, update: Update, context: Context) -> None:
         """The bot was added to or removed from a chat."""

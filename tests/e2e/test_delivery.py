@@ -69,6 +69,9 @@ async def test_only_a_group_admin_can_link_and_only_to_a_known_community(town: T
     assert "用法" in text_of((await bot_count(tg, group["id"], 3))[2])
     await tg.send_text(town.rider["id"], "/link longquan")
     assert "工作群" in text_of((await bot_count(tg, town.rider["id"], 1))[0])
+    sam = await tg.user("Sam", language_code="en")
+    await tg.send_text(sam["id"], "/link longquan")
+    assert "staff group" in text_of((await bot_count(tg, sam["id"], 1))[0])
 
 
 async def test_a_group_that_becomes_a_supergroup_keeps_its_link(

@@ -26,7 +26,10 @@ def test_presses_round_trip_within_telegrams_64_bytes(press: callbacks.Press) ->
     assert callbacks.decode(data) == press
 
 
-@pytest.mark.parametrize("data", [None, "", "v0:skip", "v1", "v1:lang:fr", "v1:cat:", "x:y:z"])
+@pytest.mark.parametrize(
+    "data",
+    [None, "", "v0:skip", "v1", "v1:lang:fr", "v1:cat:", "x:y:z", "v1:k:claim:9999999999"],
+)
 def test_malformed_data_decodes_to_nothing(data: str | None) -> None:
     assert callbacks.decode(data) is None
 

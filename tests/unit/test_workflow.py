@@ -211,3 +211,13 @@ async def test_queue_stays_within_one_telegram_message_however_many_are_open(
         assert "#1 " in text and "#21 " not in text
     finally:
         await world.store.close()
+
+
+async def test_a_report_number_too_large_for_the_database_is_a_usage_hint(tmp_path: Path) -> None:
+    world = World(tmp_path, FakeClock())
+    await world.open()
+    try:
+        reply = await world.staff.history(GROUPS["longquan"], "9999999999")
+        assert reply.startswith("用法")
+    finally:
+        await world.store.close()
