@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> None:
         "--api-json",
         default=None,
         help="the Bot API description (default: $FAKEGRAM_API_JSON or "
-        "../shared/telegram-bot-api/api.json next to the repository)",
+        "../shared/telegram-bot-api/api.json next to the repository, else the bundled copy)",
     )
     parser.add_argument(
         "--rate-limits", action="store_true", help="enforce Telegram's flood limits from the start"

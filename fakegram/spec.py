@@ -18,7 +18,10 @@ from typing import Any
 from fakegram import formatting
 from fakegram.errors import ApiError, bad_request
 
-DEFAULT_API_JSON = Path(__file__).resolve().parents[2] / "shared/telegram-bot-api/api.json"
+SHARED_API_JSON = Path(__file__).resolve().parents[2] / "shared/telegram-bot-api/api.json"
+BUNDLED_API_JSON = Path(__file__).resolve().parent / "botapi_spec/api.json"
+# The shared copy beside the repository when there is one, else the copy shipped with fakegram.
+DEFAULT_API_JSON = SHARED_API_JSON if SHARED_API_JSON.is_file() else BUNDLED_API_JSON
 
 
 def api_json_path(explicit: str | None = None) -> Path:
