@@ -37,6 +37,7 @@ from telegram.ext import Application
 from bot.errors import ConfigError
 from bot.observability import Metrics
 from bot.settings import Settings
+from handlers.inbox import Inbox
 
 if TYPE_CHECKING:
     from bot.app import Suishoubao
@@ -44,14 +45,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-# Telegram sends over one connection at a time, so updates arrive in order, as polling gives
-# them (a rider's photo before their location); the endpoint only queues, so one is plenty.
+# Telegram sends over one connection at a time, so each update is kept in the inbox before the
+# next one comes: a chat's updates are kept in order, whichever worker takes them. Keeping one
+# is one insert, so one connection carries hundreds of updates a second.
 MAX_CONNECTIONS = 1
 HEALTH_TIMEOUT_S = 3.0
 TELEGRAM_HEALTH_TTL_S = 10.0
 
 AnyApplication = Application[Any, Any, Any, Any, Any, Any]
 HealthCheck = Callable[[], Awaitable[dict[str, bool]]]
+# Keeps an update (its parsed form and the body as received) before Telegram is answered.
+Accept = Callable[[Update, str], Awaitable[None]]
 
 
 def webhook_path(url: str) -> str:
@@ -62,6 +66,7 @@ def webhook_path(url: str) -> str:
 def build_web_app(
     *,
     application: AnyApplication,
+    accept: Accept,
     path: str,
     secret: str,
     health: HealthCheck,
@@ -70,6 +75,8 @@ def build_web_app(
 ) -> Starlette:
     """The webhook at `path` (POST, with the secret header), /healthz and /metrics.
 
+    accept: keeps each update; Telegram gets 200 only once it returned, and sends the update
+    again otherwise (a 500 when the database is away).
     before_metrics: awaited before each scrape (to read the database's figures).
     """
     expected = secret.encode()
@@ -80,15 +87,20 @@ def build_web_app(
         if given is None or not hmac.compare_digest(given.encode("latin-1"), expected):
             log.warning("webhook: refused a request without the right secret token")
             return Response(status_code=401)
+        body = await request.body()
         try:
-            data = json.loads(await request.body())
+            data = json.loads(body)
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
             update = Update.de_json(data, application.bot)
         except (ValueError, TypeError, KeyError) as exc:
             log.warning("webhook: refused an update that does not parse (%s)", type(exc).__name__)
             return Response(status_code=400)
-        await application.update_queue.put(update)
+        try:
+            await accept(update, body.decode())
+        except Exception as exc:
+            log.error("webhook: could not keep update %s (%s)", update.update_id, exc)
+            return Response(status_code=500)  # Telegram sends it again
         return Response(status_code=200)
 
     async def healthz(request: Request) -> Response:
@@ -190,15 +202,20 @@ async def serve_webhook(
     metrics.install(application)
     metrics.watch_store(bot.store)
     path = webhook_path(settings.webhook_url)
+    host, port = settings.webhook_listen
+    # A worker restarted on the same address takes its own claims back at once.
+    updates = Inbox(
+        application, bot.store, bot.delivery.clock, holder=f"{socket.gethostname()}:{port}"
+    )
     app = build_web_app(
         application=application,
+        accept=updates.receive,
         path=path,
         secret=settings.webhook_secret,
         health=Health(bot),
         registry=metrics.registry,
         before_metrics=metrics.refresh,
     )
-    host, port = settings.webhook_listen
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -220,14 +237,18 @@ async def serve_webhook(
                 await bot.set_commands()
                 await application.start()
                 try:
-                    await application.bot.set_webhook(
-                        url=settings.webhook_url,
-                        secret_token=settings.webhook_secret,
-                        allowed_updates=Update.ALL_TYPES,
-                        max_connections=MAX_CONNECTIONS,
-                    )
-                    log.info("webhook: listening on %s:%s for updates at %s", host, port, path)
-                    await _serve(server, sock, stop)
+                    await updates.start()
+                    try:
+                        await application.bot.set_webhook(
+                            url=settings.webhook_url,
+                            secret_token=settings.webhook_secret,
+                            allowed_updates=Update.ALL_TYPES,
+                            max_connections=MAX_CONNECTIONS,
+                        )
+                        log.info("webhook: listening on %s:%s for updates at %s", host, port, path)
+                        await _serve(server, sock, stop)
+                    finally:
+                        await updates.stop()
                 finally:
                     await application.stop()
             finally:

@@ -19,7 +19,7 @@ class PerChatOrder(BaseUpdateProcessor):
         self._locks: dict[int, asyncio.Lock] = {}
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        key = _chat_of(update)
+        key = chat_of(update)
         lock = self._locks.setdefault(key, asyncio.Lock())
         try:
             async with lock:  # asyncio locks are fair: a chat's updates keep their order
@@ -35,7 +35,7 @@ class PerChatOrder(BaseUpdateProcessor):
         """Nothing to close."""
 
 
-def _chat_of(update: object) -> int:
+def chat_of(update: object) -> int:
     if isinstance(update, Update):
         if update.effective_chat is not None:
             return update.effective_chat.id

@@ -29,6 +29,7 @@ from bot.domain import (
     Status,
     Step,
 )
+from storage.inbox import applying, mark_done
 from storage.tables import (
     cards,
     community_links,
@@ -102,8 +103,15 @@ class Store:
 
     @asynccontextmanager
     async def tx(self) -> AsyncIterator[Tx]:
+        # While an update from the inbox is applied, its first transaction also marks it done,
+        # so a crash after the commit never applies it a second time.
+        turn = applying.get()
         async with self.engine.begin() as conn:
             yield Tx(conn)
+            if turn is not None and not turn.marked:
+                await mark_done(conn, turn.update_id, datetime.now(UTC))
+        if turn is not None:
+            turn.marked = True
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -194,3 +194,43 @@ cards = sa.Table(
     sa.Column("posted_at", UTCDateTime, nullable=False),
     sa.Index("ix_cards_message", "chat_id", "message_id"),
 )
+
+# Every update Telegram sends to the webhook, kept before Telegram is answered, so none is lost
+# in a crash; `done_at` is set in the transaction that applies it, so none is applied twice.
+inbox = sa.Table(
+    "inbox",
+    metadata,
+    sa.Column("update_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("chat_id", sa.BigInteger, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("done_at", UTCDateTime),
+    sa.Index(
+        "ix_inbox_pending",
+        "chat_id",
+        "update_id",
+        sqlite_where=sa.text("done_at IS NULL"),
+        postgresql_where=sa.text("done_at IS NULL"),
+    ),
+    sa.Index("ix_inbox_received", "received_at"),
+)
+
+# Which worker applies a chat's updates right now: one at a time, so they are applied in order.
+chat_claims = sa.Table(
+    "chat_claims",
+    metadata,
+    sa.Column("chat_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("holder", sa.String(64), nullable=False),
+    sa.Column("until", UTCDateTime, nullable=False),
+)
+
+# Cards a flooded staff group has already seen in a "waiting reports" list, each with the list
+# that showed it; written with the list's outbox row, so no report is listed twice.
+backlog_listed = sa.Table(
+    "backlog_listed",
+    metadata,
+    sa.Column(
+        "card_id", sa.Integer, sa.ForeignKey("outbox.id"), primary_key=True, autoincrement=False
+    ),
+    sa.Column("list_id", sa.Integer, sa.ForeignKey("outbox.id"), nullable=False),
+)

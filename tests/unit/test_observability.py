@@ -117,21 +117,44 @@ async def db_down() -> dict[str, bool]:
     return {"database": False, "telegram": True}
 
 
+class Kept(list[tuple[Update, str]]):
+    """What the webhook handed over to be kept; `fail` makes keeping fail (database away)."""
+
+    fail = False
+
+    async def __call__(self, update: Update, body: str) -> None:
+        if self.fail:
+            raise ConnectionError("the database does not answer")
+        self.append((update, body))
+
+
+def web_app(kept: Kept | None = None, **overrides: Any) -> Any:
+    """The webhook app on /tg/hook, healthy, with its own registry, unless a test says else."""
+    options: dict[str, Any] = {
+        "application": application(),
+        "accept": kept if kept is not None else Kept(),
+        "path": "/tg/hook",
+        "secret": SECRET,
+        "health": healthy,
+        "registry": Metrics().registry,
+    }
+    return build_web_app(**(options | overrides))
+
+
 def client(app: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bot")
 
 
-async def test_the_webhook_queues_updates_that_carry_the_secret() -> None:
+async def test_the_webhook_keeps_updates_that_carry_the_secret() -> None:
     ptb = application()
     metrics = Metrics()
-    app = build_web_app(
-        application=ptb, path="/tg/hook", secret=SECRET, health=healthy, registry=metrics.registry
-    )
+    kept = Kept()
+    app = web_app(kept, application=ptb, registry=metrics.registry)
     async with client(app) as http:
         answer = await http.post("/tg/hook", json=UPDATE, headers={SECRET_HEADER: SECRET})
     assert answer.status_code == 200
-    update = ptb.update_queue.get_nowait()
-    assert isinstance(update, Update)
+    [(update, body)] = kept
+    assert json.loads(body) == UPDATE
     assert update.update_id == 5 and update.effective_chat is not None
     assert update.effective_chat.id == 77
     assert update.get_bot() is ptb.bot
@@ -154,22 +177,27 @@ async def test_the_webhook_refuses_the_wrong_secret_and_bad_bodies(
     headers: dict[str, str], body: str, status: int
 ) -> None:
     sent = {name.encode(): value.encode("latin-1") for name, value in headers.items()}
-    ptb = application()
-    app = build_web_app(
-        application=ptb, path="/tg/hook", secret=SECRET, health=healthy, registry=Metrics().registry
-    )
+    kept = Kept()
+    app = web_app(kept)
     async with client(app) as http:
         answer = await http.post("/tg/hook", content=body.encode("latin-1"), headers=sent)
     assert answer.status_code == status
-    assert ptb.update_queue.empty()
+    assert not kept
+
+
+async def test_an_update_that_cannot_be_kept_is_refused_so_telegram_sends_it_again() -> None:
+    kept = Kept()
+    kept.fail = True
+    app = web_app(kept)
+    async with client(app) as http:
+        answer = await http.post("/tg/hook", json=UPDATE, headers={SECRET_HEADER: SECRET})
+    assert answer.status_code == 500
 
 
 async def test_healthz_is_503_unless_everything_answers() -> None:
     registry = Metrics().registry
     for check, status in ((healthy, 200), (db_down, 503)):
-        app = build_web_app(
-            application=application(), path="/", secret=SECRET, health=check, registry=registry
-        )
+        app = web_app(health=check, registry=registry)
         async with client(app) as http:
             answer = await http.get("/healthz")
         assert answer.status_code == status
@@ -184,14 +212,7 @@ async def test_metrics_are_prometheus_text_read_after_a_refresh() -> None:
     async def refresh() -> None:
         refreshed.append(True)
 
-    app = build_web_app(
-        application=application(),
-        path="/",
-        secret=SECRET,
-        health=healthy,
-        registry=metrics.registry,
-        before_metrics=refresh,
-    )
+    app = web_app(registry=metrics.registry, before_metrics=refresh)
     async with client(app) as http:
         answer = await http.get("/metrics")
     assert answer.status_code == 200 and refreshed == [True]
