@@ -441,6 +441,7 @@ async def file_report(
     category: str,
     photo: bytes,
     timeout: float,  # noqa: ASYNC109 - a deadline for each of the bot's answers
+    point: tuple[float, float] | None = None,
 ) -> Filed:
     """Photo, location, category, Skip, each after the bot's answer to the one before; then
     the confirmation, which names the report's number. Riders speak Chinese."""
@@ -453,7 +454,7 @@ async def file_report(
     await tg.send_photo(rider_id, photo)
     answer = await inbox.expect(mark, sent, "location prompt after the photo", timeout)
     waits.append(answer["at"] - began)
-    lat, lon = POINTS[community]
+    lat, lon = point or POINTS[community]
     mark, began = inbox.mark(), time.perf_counter()
     await tg.send_location(rider_id, lat, lon)
     asked = await inbox.expect(mark, offers(label), "category buttons after the location", timeout)
