@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -34,16 +35,13 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def database_url(request: pytest.FixtureRequest, tmp_path: object) -> AsyncIterator[str]:
-    """A fresh, empty database: a SQLite file, or a new PostgreSQL database dropped afterwards."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path}/suishoubao.db"
-        return
+@asynccontextmanager
+async def new_postgres_database(nodeid: str) -> AsyncIterator[str]:
+    """A new PostgreSQL database, dropped afterwards; the test is skipped if none answers."""
     try:
         admin = await asyncpg.connect(PG_ADMIN, timeout=3)
     except (OSError, asyncpg.PostgresError) as exc:
-        PG_SKIPPED.append(request.node.nodeid)
+        PG_SKIPPED.append(nodeid)
         pytest.skip(f"PostgreSQL is not answering on 127.0.0.1:5432 ({exc})")
     name = f"sb_{uuid.uuid4().hex[:12]}"
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -52,6 +50,16 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: object) -> Asyn
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: object) -> AsyncIterator[str]:
+    """A fresh, empty database: a SQLite file, or a new PostgreSQL database dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/suishoubao.db"
+        return
+    async with new_postgres_database(request.node.nodeid) as url:
+        yield url
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from itertools import cycle
@@ -24,7 +23,7 @@ from aiohttp import web
 from bench._common import BOT_TOKEN, BenchError, BotProcess, Watch, file_report
 from fakegram.client import Fakegram, text_of
 from fakegram.images import jpeg
-from tests.conftest import PG_ADMIN, PG_SKIPPED
+from tests.conftest import new_postgres_database
 from tests.e2e.test_webhook import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -98,19 +97,9 @@ def centre(index: int) -> tuple[float, float]:
 
 
 @pytest.fixture
-async def postgres_url(tmp_path: Path) -> AsyncIterator[str]:
-    try:
-        admin = await asyncpg.connect(PG_ADMIN, timeout=3)
-    except (OSError, asyncpg.PostgresError) as exc:
-        PG_SKIPPED.append("tests/e2e/test_workers.py")
-        pytest.skip(f"PostgreSQL is not answering on 127.0.0.1:5432 ({exc})")
-    name = f"sb_{uuid.uuid4().hex[:12]}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+async def postgres_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    async with new_postgres_database(request.node.nodeid) as url:
+        yield url
 
 
 async def test_three_workers_file_every_report_once_in_order(
