@@ -316,6 +316,12 @@ class BotProcess:
                 await self.process.wait()
         return self.process.returncode
 
+    async def kill(self) -> None:
+        """SIGKILL: no clean-up runs, as when the machine or the OOM killer stops it."""
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+
     def tail(self, lines: int = 40) -> str:
         if not self.log.exists():
             return "(no log)"

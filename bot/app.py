@@ -198,6 +198,7 @@ def assemble(
         texts=texts,
         settings=settings,
         clock=clock,
+        holder=settings.worker_name,
     )
     core = Core(store, router, categories, texts, settings, clock, notify=delivery.wake)
     workflow = Workflow(core)

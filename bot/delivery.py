@@ -87,6 +87,7 @@ class Delivery:
         lease: timedelta = timedelta(seconds=60),
         batch: int = 100,
         parallel_chats: int = 16,
+        holder: str | None = None,
     ) -> None:
         self.store = store
         self.transport = transport
@@ -98,6 +99,8 @@ class Delivery:
         self.on_chat_gone = on_chat_gone
         self.lease = lease
         self.batch = batch
+        # This worker's name on its leases; a worker restarted under it takes them back at once.
+        self.holder = holder
         self.parallel = asyncio.Semaphore(parallel_chats)
         self._wake = asyncio.Event()
         self._stopping = False
@@ -118,6 +121,11 @@ class Delivery:
         A chat's task sends its messages in order; chats run side by side, so a group waiting
         out its flood limit never holds up riders' confirmations in other chats.
         """
+        if self.holder is not None:
+            async with self.store.tx() as tx:
+                freed = await tx.release_leases_of(self.holder)
+            if freed:
+                log.info("took back %d messages leased before a restart", freed)
         heartbeat = asyncio.create_task(self._heartbeat(), name="delivery-lease-heartbeat")
         try:
             while not self._stopping:
@@ -143,7 +151,9 @@ class Delivery:
         """Lease what is due in chats that are not busy and start a task for each such chat."""
         now = self.clock()
         async with self.store.tx() as tx:
-            items = await tx.claim_due(now, self.lease, self.batch, skip_chats=set(self._busy))
+            items = await tx.claim_due(
+                now, self.lease, self.batch, skip_chats=set(self._busy), holder=self.holder
+            )
         by_chat: dict[int, list[OutboxItem]] = defaultdict(list)
         for item in items:
             assert item.chat_id is not None

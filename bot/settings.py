@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time
@@ -43,6 +44,14 @@ class Settings:
     webhook_listen: tuple[str, int] = ("127.0.0.1", 8080)
     webhook_secret: str | None = None
     log_format: str = "text"  # "text" for a terminal, "json" (one object a line) in production
+
+    @property
+    def worker_name(self) -> str:
+        """This worker's name on its inbox claims and delivery leases. A worker started again
+        under the same name (same host and webhook port; polling has one worker per bot) takes
+        them back at once instead of waiting for them to run out."""
+        where = str(self.webhook_listen[1]) if self.webhook_url else "polling"
+        return f"{socket.gethostname()}:{where}"
 
     @classmethod
     def from_env(

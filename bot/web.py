@@ -203,10 +203,7 @@ async def serve_webhook(
     metrics.watch_store(bot.store)
     path = webhook_path(settings.webhook_url)
     host, port = settings.webhook_listen
-    # A worker restarted on the same address takes its own claims back at once.
-    updates = Inbox(
-        application, bot.store, bot.delivery.clock, holder=f"{socket.gethostname()}:{port}"
-    )
+    updates = Inbox(application, bot.store, bot.delivery.clock, holder=settings.worker_name)
     app = build_web_app(
         application=application,
         accept=updates.receive,

@@ -409,6 +409,7 @@ class World:
             "chat_id": chat_id,
             "message_id": message_id,
             "method": method,
+            "time": time.time(),  # when it took effect, for tests that line it up with a crash
         }
         if message is not None:
             event["message"] = copy.deepcopy(message)

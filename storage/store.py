@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.domain import (
@@ -121,24 +120,34 @@ class Tx:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
+    async def _add_unless_there(self, table: sa.Table, key: list[str], **values: object) -> bool:
+        """Insert a row unless one with the same key exists; True if this call added it.
+
+        ON CONFLICT DO NOTHING rather than a savepoint: the SQLite driver commits the whole
+        transaction when a savepoint opens it, so the claim would outlive a crash before the
+        rest of the transaction was committed.
+        """
+        insert = pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
+        added = await self.conn.execute(
+            insert(table).values(**values).on_conflict_do_nothing(index_elements=key)
+        )
+        return bool(added.rowcount)
+
     # riders ------------------------------------------------------------------------------------
 
     async def rider(self, telegram_id: int, language: Language, now: datetime) -> Rider:
         """The rider with this Telegram id, enrolled on first contact."""
         row = await self._one(sa.select(riders).where(riders.c.telegram_id == telegram_id))
         if row is None:
-            try:
-                async with self.conn.begin_nested():
-                    await self.conn.execute(
-                        sa.insert(riders).values(
-                            telegram_id=telegram_id,
-                            language=language.value,
-                            language_chosen=False,
-                            created_at=now,
-                        )
-                    )
-            except IntegrityError:
-                pass  # enrolled a moment ago by a concurrent update of the same rider
+            # Another update of the same rider may have enrolled them a moment ago.
+            await self._add_unless_there(
+                riders,
+                ["telegram_id"],
+                telegram_id=telegram_id,
+                language=language.value,
+                language_chosen=False,
+                created_at=now,
+            )
             row = await self._one(sa.select(riders).where(riders.c.telegram_id == telegram_id))
             assert row is not None
         return _rider(row)
@@ -388,14 +397,9 @@ class Tx:
 
     async def claim_digest(self, chat_id: int, day: str, now: datetime) -> bool:
         """Take the right to send this chat's digest of this day; only one caller ever gets it."""
-        try:
-            async with self.conn.begin_nested():
-                await self.conn.execute(
-                    sa.insert(digests).values(chat_id=chat_id, day=day, created_at=now)
-                )
-        except IntegrityError:
-            return False
-        return True
+        return await self._add_unless_there(
+            digests, ["chat_id", "day"], chat_id=chat_id, day=day, created_at=now
+        )
 
     async def cohort(self, start: datetime, end: datetime) -> tuple[dict[int, str], list[Event]]:
         """Reports filed in [start, end): their categories, and their events before `end`."""
@@ -517,16 +521,14 @@ class Tx:
             .where(staff.c.telegram_id == person.telegram_id)
             .values(name=person.name, updated_at=now)
         )
-        if changed.rowcount == 0:
-            try:
-                async with self.conn.begin_nested():
-                    await self.conn.execute(
-                        sa.insert(staff).values(
-                            telegram_id=person.telegram_id, name=person.name, updated_at=now
-                        )
-                    )
-            except IntegrityError:
-                pass  # the same person, remembered a moment ago by another update
+        if changed.rowcount == 0:  # (or remembered a moment ago by another update)
+            await self._add_unless_there(
+                staff,
+                ["telegram_id"],
+                telegram_id=person.telegram_id,
+                name=person.name,
+                updated_at=now,
+            )
 
     async def staff_name(self, telegram_id: int) -> str | None:
         result = await self.conn.execute(
@@ -706,8 +708,9 @@ class Tx:
         lease: timedelta,
         limit: int,
         skip_chats: Collection[int] = (),
+        holder: str | None = None,
     ) -> list[OutboxItem]:
-        """Lease due messages to this worker, whole chats at a time.
+        """Lease due messages to this worker (`holder`), whole chats at a time.
 
         A chat belongs to one worker while any of its messages is leased, so its messages go
         out in order and its flood limit is paced in one place, however many workers share the
@@ -761,7 +764,7 @@ class Tx:
                     free,
                     ~chat_busy,
                 )
-                .values(lease_until=now + lease)
+                .values(lease_until=now + lease, leased_by=holder)
                 .returning(*outbox.c)
             )
             rows = sorted(taken.mappings(), key=lambda row: int(row["id"]))
@@ -775,6 +778,15 @@ class Tx:
                 .where(outbox.c.id.in_(list(item_ids)), outbox.c.state == OutboxState.PENDING)
                 .values(lease_until=until)
             )
+
+    async def release_leases_of(self, holder: str) -> int:
+        """Free what a worker of this name had leased before it was killed and started again."""
+        freed = await self.conn.execute(
+            sa.update(outbox)
+            .where(outbox.c.leased_by == holder, outbox.c.state == OutboxState.PENDING)
+            .values(lease_until=None, leased_by=None)
+        )
+        return int(freed.rowcount)
 
     async def release_lease(self, item_ids: Collection[int]) -> None:
         if item_ids:

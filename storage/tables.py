@@ -145,6 +145,8 @@ outbox = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("next_attempt_at", UTCDateTime, nullable=False),
     sa.Column("lease_until", UTCDateTime),
+    # Which worker holds the lease: a worker restarted under the same name takes its own back.
+    sa.Column("leased_by", sa.String(64)),
     sa.Column("last_error", sa.Text),
     sa.Column("message_id", sa.BigInteger),
     sa.Column("created_at", UTCDateTime, nullable=False),

@@ -24,6 +24,7 @@ from bench._common import BOT_TOKEN, BenchError, BotProcess, Watch, file_report
 from fakegram.client import Fakegram, text_of
 from fakegram.images import jpeg
 from tests.conftest import new_postgres_database
+from tests.e2e.grid import centre, grid
 from tests.e2e.test_webhook import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -72,28 +73,6 @@ class Balancer:
                 return web.Response(status=answer.status, body=await answer.read())
         except aiohttp.ClientError:
             return web.Response(status=502)
-
-
-def grid(groups: list[int]) -> dict[str, object]:
-    """Communities in a 5 x 5 grid of 1 km squares, each linked to its group in the file."""
-    features = []
-    for index, chat_id in enumerate(groups):
-        row, col = divmod(index, 5)
-        lat, lon = 30.0 + row * 0.01, 120.0 + col * 0.01
-        ring = [[lon, lat], [lon + 0.01, lat], [lon + 0.01, lat + 0.01], [lon, lat + 0.01]]
-        features.append(
-            {
-                "type": "Feature",
-                "properties": {"id": f"c{index:02}", "name": f"第{index}社区", "chat_id": chat_id},
-                "geometry": {"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
-            }
-        )
-    return {"type": "FeatureCollection", "features": features}
-
-
-def centre(index: int) -> tuple[float, float]:
-    row, col = divmod(index, 5)
-    return 30.005 + row * 0.01, 120.005 + col * 0.01
 
 
 @pytest.fixture

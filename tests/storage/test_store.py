@@ -126,3 +126,35 @@ async def test_media_keeps_bytes_until_telegram_knows_the_file(
         assert await tx.media(media_id) == (b"\xff\xd8jpeg", None)
         await tx.remember_file_id(media_id, "AgADfile")
         assert await tx.media(media_id) == (b"\xff\xd8jpeg", "AgADfile")
+
+
+class Interrupted(Exception):
+    """The process stopped between the claim and the rest of its transaction."""
+
+
+async def test_a_digest_claim_is_undone_with_the_transaction_it_belongs_to(
+    store: Store, clock: FakeClock
+) -> None:
+    try:
+        async with store.tx() as tx:
+            assert await tx.claim_digest(-5, "2026-11-19", clock())
+            raise Interrupted
+    except Interrupted:
+        pass
+    async with store.tx() as tx:
+        assert await tx.claim_digest(-5, "2026-11-19", clock()), "the claim outlived its rollback"
+        assert not await tx.claim_digest(-5, "2026-11-19", clock())
+
+
+async def test_a_worker_started_again_takes_back_what_it_had_leased(
+    store: Store, clock: FakeClock
+) -> None:
+    async with store.tx() as tx:
+        for chat_id in (1, 2):
+            await tx.enqueue(key=f"m{chat_id}", kind="text", chat_id=chat_id, now=clock())
+        mine = await tx.claim_due(clock(), timedelta(seconds=60), 1, holder="host:8443")
+        theirs = await tx.claim_due(clock(), timedelta(seconds=60), 1, holder="host:8444")
+        assert [i.chat_id for i in mine + theirs] == [1, 2]
+        assert await tx.release_leases_of("host:8443") == 1
+        again = await tx.claim_due(clock(), timedelta(seconds=60), 10, holder="host:8443")
+        assert [i.key for i in again] == ["m1"], "only its own lease came back"

@@ -1,4 +1,5 @@
-"""inbox: updates kept before Telegram is answered, applied once and in order per chat
+"""inbox: updates kept before Telegram is answered, applied once and in order per chat;
+the outbox names the worker that leased a message
 
 Revision ID: 0005
 Revises: 0004
@@ -14,6 +15,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("outbox") as batch:
+        batch.add_column(sa.Column("leased_by", sa.String(64)))
     op.create_table(
         "inbox",
         sa.Column("update_id", sa.BigInteger(), primary_key=True, autoincrement=False),
@@ -44,3 +47,5 @@ def downgrade() -> None:
     op.drop_index("ix_inbox_received", "inbox")
     op.drop_index("ix_inbox_pending", "inbox")
     op.drop_table("inbox")
+    with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("leased_by")
