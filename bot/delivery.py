@@ -14,7 +14,7 @@ from typing import Protocol
 from bot.domain import Button, Category, Language, OutMessage, Photo
 from bot.geo import Router
 from bot.i18n import Texts
-from bot.render import CardContext, card_buttons, card_caption
+from bot.render import CardContext, card_buttons, card_caption, waiting_list
 from bot.settings import Settings
 from storage.store import Card, OutboxItem, Store
 
@@ -64,6 +64,8 @@ class Kind:
     CARD = "card"
     CARD_EDIT = "card_edit"
     SUPERVISOR_CARD = "supervisor_card"
+    # A flooded group's list of reports whose cards are still queued; it goes ahead of them.
+    WAITING_LIST = "waiting_list"
 
 
 class Transport(Protocol):
@@ -87,8 +89,10 @@ class Delivery:
         lease: timedelta = timedelta(seconds=60),
         batch: int = 100,
         parallel_chats: int = 16,
+        group_budget: int = 20,
         holder: str | None = None,
     ) -> None:
+        """group_budget: the messages Telegram lets a group have per window (20 a minute)."""
         self.store = store
         self.transport = transport
         self.router = router
@@ -107,6 +111,11 @@ class Delivery:
         # Chats with a task sending right now, and the messages that task still holds.
         self._busy: dict[int, list[OutboxItem]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # A flooded group is shown the cards queued behind its next window of budget as a list,
+        # at most once every half window of messages (see the README, "Floods").
+        self.list_beyond = group_budget
+        self.list_every = group_budget // 2
+        self._since_list: dict[int, int] = {}
 
     def wake(self) -> None:
         self._wake.set()
@@ -159,6 +168,8 @@ class Delivery:
             assert item.chat_id is not None
             by_chat[item.chat_id].append(item)
         for chat_id, queue in by_chat.items():
+            # A list held up (by a retry, a restart) still goes before the cards it lists.
+            queue.sort(key=lambda item: item.kind != Kind.WAITING_LIST)
             self._busy[chat_id] = queue
             task = asyncio.create_task(self._deliver_chat(chat_id, queue), name=f"chat-{chat_id}")
             self._tasks.add(task)
@@ -194,6 +205,8 @@ class Delivery:
         try:
             async with self.parallel:
                 while queue and not self._stopping:
+                    if chat_id < 0:
+                        queue[:0] = await self._list_backlog(chat_id)
                     item = queue[0]
                     if _superseded(item, queue[1:]):
                         # A later edit of the same card follows; it shows the latest state anyway.
@@ -228,6 +241,8 @@ class Delivery:
                         queue.clear()
                     else:
                         queue.pop(0)
+                        if chat_id < 0:
+                            self._since_list[chat_id] = self._since_list.get(chat_id, 0) + 1
         except Exception:
             log.exception("delivery to chat %s failed", chat_id)
             await self._postpone(queue, 5, "unexpected error", count=True)
@@ -240,6 +255,34 @@ class Delivery:
             if self._busy.get(chat_id) is queue:
                 del self._busy[chat_id]
             self.wake()
+
+    async def _list_backlog(self, chat_id: int) -> list[OutboxItem]:
+        """When more cards wait for a group than its next window of budget sends, queue a list of
+        those no list has shown yet, leased to this task, to go out before everything else."""
+        if self._since_list.get(chat_id, self.list_every) < self.list_every:
+            return []
+        async with self.store.tx() as tx:
+            late = await tx.unlisted(chat_id, kind=Kind.CARD, beyond=self.list_beyond)
+            if not late:
+                return []
+            reports = await tx.reports_numbered([card.report_id for card in late if card.report_id])
+            lang = self._language(late[0].community_id)
+            texts = waiting_list(self.texts, lang, reports, self.categories, self.settings.timezone)
+            now = self.clock()
+            lists = await tx.queue_lists(
+                chat_id=chat_id,
+                kind=Kind.WAITING_LIST,
+                texts=texts,
+                cards=late,
+                now=now,
+                lease_until=now + self.lease,
+                holder=self.holder,
+            )
+        self._since_list[chat_id] = 0
+        log.info(
+            "group %s: %d queued cards listed in %d message(s)", chat_id, len(late), len(lists)
+        )
+        return lists
 
     async def _deliver(self, item: OutboxItem) -> None:
         message, upload, media_id = await self._compose(item)

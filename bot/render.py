@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -174,3 +177,52 @@ def transfer_menu(
         (Button(texts(lang, "btn_back"), callbacks.encode(OnCard(CardAction.BACK, number))),)
     )
     return tuple(rows)
+
+
+# Telegram's longest message, counted as it counts: UTF-16 code units of the text once the HTML
+# tags are parsed away (a link's address does not count).
+MESSAGE_LIMIT = 4096
+
+
+def waiting_list(
+    texts: Texts,
+    lang: Language,
+    reports: Sequence[Report],
+    categories: Mapping[str, Category],
+    zone: ZoneInfo,
+    limit: int = MESSAGE_LIMIT,
+) -> list[str]:
+    """A flooded group's list of reports whose cards are still queued: one line each (number,
+    category, place with a map link, time), over as many messages as the length limit needs."""
+    lines = [
+        texts(
+            lang,
+            "waiting_line",
+            number=report.number,
+            category=categories[report.category].label(lang),
+            map=map_link(report.lat, report.lon, lang),
+            lat=f"{report.lat:.5f}",
+            lon=f"{report.lon:.5f}",
+            filed=local_time(report.filed_at, zone),
+        )
+        for report in reports
+    ]
+    messages: list[list[str]] = []
+    size = 0
+    for line in lines:
+        length = 1 + visible_length(line)  # with the newline before it
+        if not messages or size + length > limit:
+            title = texts(
+                lang, "waiting_title_more" if messages else "waiting_title", count=len(reports)
+            )
+            messages.append([title])
+            size = visible_length(title)
+        messages[-1].append(line)
+        size += length
+    return ["\n".join(message) for message in messages]
+
+
+def visible_length(text: str) -> int:
+    """The length Telegram checks against its limit: UTF-16 code units of the parsed text."""
+    shown = html.unescape(re.sub(r"<[^>]*>", "", text))
+    return len(shown.encode("utf-16-le")) // 2

@@ -48,5 +48,6 @@ Knobs
   POST/GET/DELETE /control/faults            {method|"*", kind: 429|500|502|slow|drop|
                                               drop_after, count, chat_id?, retry_after?, delay?}
   POST /control/rate_limits                  {enabled, overall_per_s?, private_per_s?,
-                                              private_burst?, group_per_min?}
+                                              private_burst?, group_per_min?,
+                                              group_window_s?}
 """

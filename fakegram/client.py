@@ -466,7 +466,7 @@ class Fakegram:
 
     async def rate_limits(self, enabled: bool, **limits: float) -> JSON:
         """Turn flood limits on/off; limits: overall_per_s, private_per_s, private_burst,
-        group_per_min."""
+        group_per_min, group_window_s (60: group_per_min is per this many seconds)."""
         return dict(await self._post("rate_limits", {"enabled": enabled, **limits}))
 
     # ---- waiting without sleeping -------------------------------------------------------

@@ -5,7 +5,7 @@ Rate limits (per bot), as the Bot API FAQ states them:
 - at most `private_per_s` (1) message per second in one private chat. Telegram tolerates short
   bursts there, so this is a token bucket refilled at 1/s holding `private_burst` (3) tokens;
 - at most `group_per_min` (20) messages per minute in one group or supergroup: a sliding
-  sixty-second window.
+  sixty-second window (`group_window_s`, which tests shorten to run Telegram's limits faster).
 "Sending calls" are send*/copy*/forward* (not sendChatAction); an album counts one per item.
 Edits, deletions and callback answers are not counted: Telegram throttles floods of edits with
 its own undocumented budget, and counting them against the 20/min would make the fake stricter
@@ -51,6 +51,7 @@ class RateLimiter:
     private_per_s: float = 1.0
     private_burst: float = 3.0
     group_per_min: int = 20
+    group_window_s: float = 60.0
     _overall: dict[int, deque[float]] = field(default_factory=dict)
     _groups: dict[tuple[int, int], deque[float]] = field(default_factory=dict)
     _private: dict[tuple[int, int], list[float]] = field(default_factory=dict)  # [tokens, at]
@@ -61,6 +62,7 @@ class RateLimiter:
         self.private_per_s = float(settings.get("private_per_s", self.private_per_s))
         self.private_burst = float(settings.get("private_burst", self.private_burst))
         self.group_per_min = int(settings.get("group_per_min", self.group_per_min))
+        self.group_window_s = float(settings.get("group_window_s", self.group_window_s))
         self.clear()
 
     def clear(self) -> None:
@@ -75,6 +77,7 @@ class RateLimiter:
             "private_per_s": self.private_per_s,
             "private_burst": self.private_burst,
             "group_per_min": self.group_per_min,
+            "group_window_s": self.group_window_s,
         }
 
     def reserve(
@@ -91,7 +94,7 @@ class RateLimiter:
         bucket: list[float] | None = None
         if chat_id is not None and chat_type in ("group", "supergroup"):
             group = self._groups.setdefault((bot_id, chat_id), deque())
-            waits.append(_window_wait(group, now, 60.0, self.group_per_min, count))
+            waits.append(_window_wait(group, now, self.group_window_s, self.group_per_min, count))
         elif chat_id is not None and chat_type == "private":
             bucket = self._private.setdefault((bot_id, chat_id), [self.private_burst, now])
             bucket[0] = min(self.private_burst, bucket[0] + (now - bucket[1]) * self.private_per_s)

@@ -30,6 +30,7 @@ from bot.domain import (
 )
 from storage.inbox import applying, mark_done
 from storage.tables import (
+    backlog_listed,
     cards,
     community_links,
     digests,
@@ -891,6 +892,69 @@ class Tx:
         result = await self.conn.execute(query)
         row: RowMapping | None = result.mappings().first()
         return row
+
+    # flood backlog ---------------------------------------------------------------------------
+
+    async def unlisted(self, chat_id: int, *, kind: str, beyond: int) -> list[OutboxItem]:
+        """Queued messages of `kind` for the chat behind its first `beyond` that no list showed."""
+        listed = (
+            sa.select(backlog_listed.c.card_id)
+            .where(backlog_listed.c.card_id == outbox.c.id)
+            .exists()
+        )
+        queued = (
+            sa.select(outbox, listed.label("listed"))
+            .where(outbox.c.chat_id == chat_id, outbox.c.state == OutboxState.PENDING)
+            .order_by(outbox.c.id)
+            .offset(beyond)
+        )
+        rows = (await self.conn.execute(queued)).mappings()
+        return [_outbox(row) for row in rows if row["kind"] == kind and not row["listed"]]
+
+    async def queue_lists(
+        self,
+        *,
+        chat_id: int,
+        kind: str,
+        texts: Sequence[str],
+        cards: Sequence[OutboxItem],
+        now: datetime,
+        lease_until: datetime,
+        holder: str | None = None,
+    ) -> list[OutboxItem]:
+        """Queue the list messages, leased to the caller, and record the cards they show."""
+        first = min(card.id for card in cards)
+        lists: list[OutboxItem] = []
+        for part, text in enumerate(texts):
+            added = await self.conn.execute(
+                sa.insert(outbox)
+                .values(
+                    key=f"list:{chat_id}:{first}:{part}",
+                    kind=kind,
+                    chat_id=chat_id,
+                    payload={"text": text},
+                    state=OutboxState.PENDING,
+                    attempts=0,
+                    next_attempt_at=now,
+                    lease_until=lease_until,
+                    leased_by=holder,
+                    created_at=now,
+                )
+                .returning(*outbox.c)
+            )
+            lists.append(_outbox(added.mappings().one()))
+        await self.conn.execute(
+            sa.insert(backlog_listed),
+            [{"card_id": card.id, "list_id": lists[0].id} for card in cards],
+        )
+        return lists
+
+    async def reports_numbered(self, numbers: Sequence[int]) -> list[Report]:
+        found: list[Report] = []
+        for part in chunks(numbers, 500):
+            result = await self.conn.execute(sa.select(reports).where(reports.c.id.in_(part)))
+            found += [_report(row) for row in result.mappings()]
+        return sorted(found, key=lambda report: report.number)
 
 
 def _rider(row: RowMapping) -> Rider:
