@@ -59,6 +59,11 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 
+# Bot API connections at once, as PTB's own builder gives its default request (a request built by
+# hand gets one, and then every chat's sends queue for it).
+CONNECTIONS = 256
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -183,7 +188,7 @@ def assemble(
         .base_file_url(f"{settings.telegram_api_url}/file/bot")
         .rate_limiter(limiter or FloodLimiter())
         .concurrent_updates(PerChatOrder())
-        .request(InstrumentedRequest(metrics))
+        .request(InstrumentedRequest(metrics, connection_pool_size=CONNECTIONS))
         .get_updates_request(InstrumentedRequest(metrics, connection_pool_size=1))
         .post_init(post_init)
         .post_shutdown(post_shutdown)

@@ -88,7 +88,7 @@ class Delivery:
         on_chat_gone: Callable[[int], object] | None = None,
         lease: timedelta = timedelta(seconds=60),
         batch: int = 100,
-        parallel_chats: int = 16,
+        parallel_chats: int = 128,
         group_budget: int = 20,
         holder: str | None = None,
     ) -> None:
@@ -206,7 +206,9 @@ class Delivery:
             async with self.parallel:
                 while queue and not self._stopping:
                     if chat_id < 0:
-                        queue[:0] = await self._list_backlog(chat_id)
+                        # Staff see their presses on the card now, not after a flood's cards:
+                        # edits of posted cards go first, and Telegram does not count them.
+                        queue[:0] = await self._list_backlog(chat_id) + await self._edits(chat_id)
                     item = queue[0]
                     if _superseded(item, queue[1:]):
                         # A later edit of the same card follows; it shows the latest state anyway.
@@ -255,6 +257,12 @@ class Delivery:
             if self._busy.get(chat_id) is queue:
                 del self._busy[chat_id]
             self.wake()
+
+    async def _edits(self, chat_id: int) -> list[OutboxItem]:
+        """Card edits queued for this chat since its messages were leased, leased now."""
+        now = self.clock()
+        async with self.store.tx() as tx:
+            return await tx.claim_edits(chat_id, Kind.CARD_EDIT, now, now + self.lease, self.holder)
 
     async def _list_backlog(self, chat_id: int) -> list[OutboxItem]:
         """When more cards wait for a group than its next window of budget sends, queue a list of

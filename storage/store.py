@@ -780,6 +780,25 @@ class Tx:
                 .values(lease_until=until)
             )
 
+    async def claim_edits(
+        self, chat_id: int, kind: str, now: datetime, until: datetime, holder: str | None
+    ) -> list[OutboxItem]:
+        """Lease the due messages of this kind in a chat this worker already holds."""
+        free = sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now)
+        taken = await self.conn.execute(
+            sa.update(outbox)
+            .where(
+                outbox.c.chat_id == chat_id,
+                outbox.c.kind == kind,
+                outbox.c.state == OutboxState.PENDING,
+                outbox.c.next_attempt_at <= now,
+                free,
+            )
+            .values(lease_until=until, leased_by=holder)
+            .returning(*outbox.c)
+        )
+        return sorted((_outbox(row) for row in taken.mappings()), key=lambda item: item.id)
+
     async def release_leases_of(self, holder: str) -> int:
         """Free what a worker of this name had leased before it was killed and started again."""
         freed = await self.conn.execute(

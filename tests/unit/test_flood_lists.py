@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.callbacks import CardAction
 from bot.categories import load_categories
 from bot.delivery import Delivery, Sent, Transient
 from bot.desk import Person
@@ -15,7 +16,7 @@ from bot.domain import OutMessage
 from bot.geo import Router, load_communities
 from bot.i18n import Texts
 from tests.conftest import FakeClock
-from tests.unit.world import GROUPS, World
+from tests.unit.world import GROUPS, STAFF, World
 
 GROUP = GROUPS["longquan"]
 
@@ -40,7 +41,11 @@ class Group:
         return [numbers(m.text) for m in self.seen if m.photo is None]
 
     def cards(self) -> list[int]:
-        return [int(re.findall(r"#(\d+)", m.text)[0]) for m in self.seen if m.photo is not None]
+        return [
+            int(re.findall(r"#(\d+)", m.text)[0])
+            for m in self.seen
+            if m.photo is not None and m.edit_message_id is None
+        ]
 
 
 def numbers(text: str) -> list[int]:
@@ -138,4 +143,27 @@ async def test_a_list_held_up_by_a_fault_still_goes_before_the_cards(world: Worl
     await drain(delivery_for(world, group), world)
     assert failed and group.seen[0].text == failed[0], "sent after the fault, first"
     assert group.lists() == [filed[20:]]
+    assert group.cards() == filed
+
+
+async def test_a_press_during_a_flood_shows_on_its_card_before_the_cards_still_queued(
+    world: World,
+) -> None:
+    group = Group()
+    filed = await file(world, 40)
+    pressed: list[int] = []
+
+    async def staff_claim_the_first(message: OutMessage) -> None:
+        # As the second card goes out (the first is on screen and recorded), staff claim it.
+        if message.chat_id == GROUP and message.photo is not None and group.cards() and not pressed:
+            pressed.append(len(group.seen))
+            toast = await world.act(STAFF[0], filed[0], CardAction.CLAIM)
+            assert toast is not None
+
+    group.on_send = staff_claim_the_first
+    await drain(delivery_for(world, group), world)
+    edits = [i for i, m in enumerate(group.seen) if m.edit_message_id is not None]
+    assert len(edits) == 1 and "李姐" in group.seen[edits[0]].text
+    # The list, two cards, then at once the edit of the first: not after 38 more cards.
+    assert edits[0] == pressed[0] + 1
     assert group.cards() == filed
