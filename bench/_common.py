@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
 import re
 import signal
@@ -45,6 +46,7 @@ LANGUAGE = {c: ("en" if c == "riverside" else "zh") for c in POINTS}
 CATEGORIES: list[JSON] = json.loads((ROOT / "bot/data/categories.json").read_text("utf-8"))
 FILED = re.compile(r"^✅ .*?#(\d+)")
 CARD_NUMBER = re.compile(r"#(\d+)")
+LISTED = re.compile(r"^#(\d+) ", re.M)  # a line of a flooded group's list of waiting reports
 TEXT_LOG = re.compile(r"\S+ \S+ (DEBUG|INFO|WARNING|ERROR|CRITICAL) +(\S+?)(?: \[[^\]]*\])?: (.*)")
 
 
@@ -159,10 +161,16 @@ class Watch:
         self.inboxes: dict[int, Inbox] = {}
         self.groups: set[int] = set()
         self.cards: dict[int, Card] = {}
+        # When each report was first on a group's screen in a flood's list of waiting reports.
+        self.listed: dict[int, float] = {}
         self.errors: Counter[str] = Counter()
         self._card_seen = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._cursor = 0
+
+    def shown(self, number: int) -> float:
+        """When the report was first on its group's screen: in a list, or as its card."""
+        return min(self.listed.get(number, math.inf), self.cards[number].at)
 
     def inbox(self, chat_id: int) -> Inbox:
         box = self.inboxes.get(chat_id)
@@ -193,6 +201,9 @@ class Watch:
         chat_id = event.get("chat_id")
         if event["kind"] == "api_error":
             self.errors[f"{event['method']}: {event.get('description')}"] += 1
+        if chat_id in self.groups and event["kind"] == "sent" and "photo" not in event["message"]:
+            for number in LISTED.findall(text_of(event)):
+                self.listed.setdefault(int(number), event["at"])
         if chat_id in self.groups and event["kind"] in ("sent", "edited"):
             message = event.get("message") or {}
             if "photo" in message:

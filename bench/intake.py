@@ -83,6 +83,7 @@ class Row:
     by_method: Counter[str] = field(default_factory=Counter)
     reports: int = 0
     latencies_ms: list[float] = field(default_factory=list)
+    shown_ms: list[float] = field(default_factory=list)
     waits: list[tuple[float, ...]] = field(default_factory=list)
 
     @property
@@ -256,6 +257,7 @@ async def bot_run(url: str, riders: int, each: int, folder: Path) -> Row:
             by_method=+calls,
             reports=len(filed),
             latencies_ms=[1000 * (watch.cards[f.number].at - f.tapped) for f in filed],
+            shown_ms=[1000 * (watch.shown(f.number) - f.tapped) for f in filed],
             waits=[f.waits for f in filed],
         )
     except BaseException:
@@ -287,6 +289,10 @@ def describe(name: str, row: Row) -> None:
         progress(
             f"    tap→card p50 {median(row.latencies_ms):.0f} ms, "
             f"p99 {percentile(row.latencies_ms, 99):.0f} ms, max {max(row.latencies_ms):.0f} ms"
+        )
+        progress(
+            f"    tap→on the group's screen (a flood's list, or the card) "
+            f"p50 {median(row.shown_ms):.0f} ms, p99 {percentile(row.shown_ms, 99):.0f} ms"
         )
 
 
@@ -329,6 +335,8 @@ async def main_async(args: argparse.Namespace) -> int:
         "calls/report",
         "p50 tap→card ms",
         "p99 tap→card ms",
+        "p50 tap→on screen ms",
+        "p99 tap→on screen ms",
     ]
 
     def row(name: str, rows: list[Row]) -> list[str]:
@@ -349,9 +357,11 @@ async def main_async(args: argparse.Namespace) -> int:
                 fmt(median([r.calls / r.reports for r in rows]), 1),
                 fmt(median([median(r.latencies_ms) for r in rows]), 0),
                 fmt(median([percentile(r.latencies_ms, 99) for r in rows]), 0),
+                fmt(median([median(r.shown_ms) for r in rows]), 0),
+                fmt(median([percentile(r.shown_ms, 99) for r in rows]), 0),
             ]
         else:
-            cells += ["—"] * 5
+            cells += ["—"] * 7
         return cells
 
     ratio = median(ratios)
