@@ -59,9 +59,11 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 
-# Bot API connections at once, as PTB's own builder gives its default request (a request built by
-# hand gets one, and then every chat's sends queue for it).
-CONNECTIONS = 256
+# Bot API connections at once. A request built by hand gets one, and then every chat's sends
+# queue for it; Telegram's ~30 messages a second need far fewer than PTB builder's 256, each of
+# which keeps its buffers. A send waits up to POOL_WAIT_S for a free one.
+CONNECTIONS = 32
+POOL_WAIT_S = 15.0
 
 
 def utcnow() -> datetime:
@@ -188,7 +190,9 @@ def assemble(
         .base_file_url(f"{settings.telegram_api_url}/file/bot")
         .rate_limiter(limiter or FloodLimiter())
         .concurrent_updates(PerChatOrder())
-        .request(InstrumentedRequest(metrics, connection_pool_size=CONNECTIONS))
+        .request(
+            InstrumentedRequest(metrics, connection_pool_size=CONNECTIONS, pool_timeout=POOL_WAIT_S)
+        )
         .get_updates_request(InstrumentedRequest(metrics, connection_pool_size=1))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
