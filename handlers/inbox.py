@@ -12,7 +12,6 @@ when polling.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -164,8 +163,10 @@ class Inbox:
     async def _sweeping(self) -> None:
         while True:
             await asyncio.sleep(self.sweep_every_s)
-            with contextlib.suppress(Exception):
+            try:
                 await self.sweep()
+            except Exception:
+                log.exception("could not look for updates left unapplied; trying again")
 
     async def _heartbeat(self) -> None:
         """Keep this worker's claims alive while it applies long updates."""
