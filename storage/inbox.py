@@ -16,8 +16,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.tables import chat_claims, inbox
@@ -54,9 +52,8 @@ async def mark_done(conn: AsyncConnection, update_id: int, now: datetime) -> Non
 
 async def keep(tx: Tx, update_id: int, chat_id: int, payload: str, now: datetime) -> bool:
     """Keep an update; False if it was kept before (Telegram sent it again)."""
-    insert = pg_insert if tx.conn.dialect.name == "postgresql" else sqlite_insert
     added = await tx.conn.execute(
-        insert(inbox)
+        tx.insert(inbox)
         .values(update_id=update_id, chat_id=chat_id, payload=payload, received_at=now)
         .on_conflict_do_nothing(index_elements=["update_id"])
     )
@@ -65,8 +62,7 @@ async def keep(tx: Tx, update_id: int, chat_id: int, payload: str, now: datetime
 
 async def claim(tx: Tx, chat_id: int, holder: str, now: datetime, until: datetime) -> bool:
     """Take the chat for `holder` unless another live holder has it."""
-    insert = pg_insert if tx.conn.dialect.name == "postgresql" else sqlite_insert
-    statement = insert(chat_claims).values(chat_id=chat_id, holder=holder, until=until)
+    statement = tx.insert(chat_claims).values(chat_id=chat_id, holder=holder, until=until)
     taken = await tx.conn.execute(
         statement.on_conflict_do_update(
             index_elements=["chat_id"],

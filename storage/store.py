@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
@@ -121,6 +123,12 @@ class Tx:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
+    def insert(self, table: sa.Table) -> pg.Insert | sqlite.Insert:
+        """An INSERT with this database's own ON CONFLICT clauses (PostgreSQL's or SQLite's)."""
+        if self.conn.dialect.name == "postgresql":
+            return pg_insert(table)
+        return sqlite_insert(table)
+
     async def _add_unless_there(self, table: sa.Table, key: list[str], **values: object) -> bool:
         """Insert a row unless one with the same key exists; True if this call added it.
 
@@ -128,9 +136,8 @@ class Tx:
         transaction when a savepoint opens it, so the claim would outlive a crash before the
         rest of the transaction was committed.
         """
-        insert = pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
         added = await self.conn.execute(
-            insert(table).values(**values).on_conflict_do_nothing(index_elements=key)
+            self.insert(table).values(**values).on_conflict_do_nothing(index_elements=key)
         )
         return bool(added.rowcount)
 
@@ -662,9 +669,8 @@ class Tx:
         community_id: str | None = None,
     ) -> bool:
         """Queue a message once: a second intent with the same key is ignored."""
-        insert = pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
         added = await self.conn.execute(
-            insert(outbox)
+            self.insert(outbox)
             .values(
                 key=key,
                 kind=kind,
