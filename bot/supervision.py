@@ -158,18 +158,27 @@ class Supervision(Desk):
         return local.date() - timedelta(days=1)
 
     async def send_due_digests(self) -> int:
-        """Queue the due digest for every supervisors' chat that has not had it; once, ever."""
+        """Queue the due digest for every supervisors' chat that has not had it; once, ever.
+
+        The digest is made before any chat is claimed, outside a transaction (its chart is drawn
+        on another thread); each chat's claim and its messages then commit together."""
         day = self.digest_due_day()
         if day is None or not self.settings.supervisor_chat_ids:
             return 0
+        async with self.store.tx() as tx:
+            waiting = [
+                chat_id
+                for chat_id in self.settings.supervisor_chat_ids
+                if not await tx.digest_claimed(chat_id, day.isoformat())
+            ]
+        if not waiting:
+            return 0
+        digest = await self.digest(day)
         queued = 0
-        digest: Digest | None = None
-        for chat_id in self.settings.supervisor_chat_ids:
+        for chat_id in waiting:
             async with self.store.tx() as tx:
                 if not await tx.claim_digest(chat_id, day.isoformat(), self.clock()):
                     continue
-                if digest is None:
-                    digest = await self.digest(day, tx=tx)
                 await self._queue_digest(tx, chat_id, day, digest)
                 queued += 1
         if queued:
@@ -205,17 +214,15 @@ class Supervision(Desk):
         end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
         return start.astimezone(UTC), end.astimezone(UTC)
 
-    async def digest(self, day: date, *, tx: Tx | None = None, chart: bool = True) -> Digest:
+    async def digest(self, day: date, *, chart: bool = True) -> Digest:
         """The daily digest of a local day: the day's figures against the day before and the
         week, the backlog now, the five oldest open reports, and (unless told not to) the chart."""
-        if tx is None:
-            async with self.store.tx() as own:
-                return await self.digest(day, tx=own, chart=chart)
         days = [day - timedelta(days=k) for k in range(7, -1, -1)]  # 8 days: the week and before
-        cells_by_day = await self._days(tx, days)
         now = self.clock()
-        backlog = await tx.backlog(now, self._sla_hours())
-        oldest = await tx.oldest_active(5)
+        async with self.store.tx() as tx:
+            cells_by_day = await self._days(tx, days)
+            backlog = await tx.backlog(now, self._sla_hours())
+            oldest = await tx.oldest_active(5)
         lang = self.lang
         today = cells_by_day[day]
         total = Figures.combine(today.values())

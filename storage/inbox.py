@@ -16,11 +16,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.tables import chat_claims, inbox
 
 if TYPE_CHECKING:
+    from storage.db import Conn
     from storage.store import Tx
 
 
@@ -42,7 +42,7 @@ class Kept:
     payload: str
 
 
-async def mark_done(conn: AsyncConnection, update_id: int, now: datetime) -> None:
+async def mark_done(conn: Conn, update_id: int, now: datetime) -> None:
     await conn.execute(
         sa.update(inbox)
         .where(inbox.c.update_id == update_id, inbox.c.done_at.is_(None))

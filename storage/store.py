@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +16,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain import (
     Action,
@@ -30,6 +32,7 @@ from bot.domain import (
     Status,
     Step,
 )
+from storage.db import Conn, InLoop, in_loop_engine
 from storage.inbox import applying, mark_done
 from storage.tables import (
     backlog_listed,
@@ -50,6 +53,8 @@ ACTIVE_STATES = (Status.OPEN.value, Status.CLAIMED.value, Status.UNROUTED.value)
 _RAW = sa.types.NullType()
 # The first key of PostgreSQL advisory locks on chats (the second is the chat id).
 _CHAT_LOCK = 0x5353
+# Set while this task is inside a SQLite transaction: a second one would wait for ever.
+_inside: ContextVar[bool] = ContextVar("inside_transaction", default=False)
 
 
 def _parser(sample: Any) -> Callable[[Any], datetime]:
@@ -102,25 +107,46 @@ class Store:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # SQLite: statements run on the loop's thread, one transaction at a time (storage/db.py).
+        self._local = in_loop_engine(engine)
+        self._turn = asyncio.Lock()
 
     @asynccontextmanager
     async def tx(self) -> AsyncIterator[Tx]:
         # While an update from the inbox is applied, its first transaction also marks it done,
         # so a crash after the commit never applies it a second time.
         turn = applying.get()
-        async with self.engine.begin() as conn:
+        async with self._begin() as conn:
             yield Tx(conn)
             if turn is not None and not turn.marked:
                 await mark_done(conn, turn.update_id, datetime.now(UTC))
         if turn is not None:
             turn.marked = True
 
+    @asynccontextmanager
+    async def _begin(self) -> AsyncIterator[Conn]:
+        if self._local is None:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        if _inside.get():
+            raise RuntimeError("a SQLite transaction was opened inside another one")
+        async with self._turn:
+            inside = _inside.set(True)
+            try:
+                with self._local.begin() as conn:
+                    yield InLoop(conn)
+            finally:
+                _inside.reset(inside)
+
     async def close(self) -> None:
+        if self._local is not None:
+            self._local.dispose()
         await self.engine.dispose()
 
 
 class Tx:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: Conn) -> None:
         self.conn = conn
 
     def insert(self, table: sa.Table) -> pg.Insert | sqlite.Insert:
@@ -408,6 +434,12 @@ class Tx:
         return await self._add_unless_there(
             digests, ["chat_id", "day"], chat_id=chat_id, day=day, created_at=now
         )
+
+    async def digest_claimed(self, chat_id: int, day: str) -> bool:
+        found = await self._one(
+            sa.select(digests.c.day).where(digests.c.chat_id == chat_id, digests.c.day == day)
+        )
+        return found is not None
 
     async def cohort(self, start: datetime, end: datetime) -> tuple[dict[int, str], list[Event]]:
         """Reports filed in [start, end): their categories, and their events before `end`."""
