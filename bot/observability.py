@@ -28,8 +28,8 @@ from prometheus_client.registry import Collector
 from telegram import Update
 from telegram.error import NetworkError, TimedOut
 from telegram.ext import Application, TypeHandler
-from telegram.request import HTTPXRequest
 
+from bot.http import AiohttpRequest
 from bot.logs import bind
 from storage.store import OutboxState, Store
 from storage.tables import events, outbox, reports
@@ -251,8 +251,8 @@ def api_method(url: str) -> str:
     return "file" if "file" in parts[:-1] else "other"
 
 
-class InstrumentedRequest(HTTPXRequest):
-    """PTB's HTTPX transport, counting calls by method and failures by status.
+class InstrumentedRequest(AiohttpRequest):
+    """The Bot API transport (bot/http.py), counting calls by method and failures by status.
 
     It never logs or labels anything with the URL: the URL holds the bot token.
     """
