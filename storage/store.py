@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import RowMapping
+from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain import (
@@ -102,6 +102,69 @@ class Card:
     message_id: int
 
 
+# The statements run for every update and every message, built once with their parameters
+# left open: building a statement and its cache key costs more than SQLite running it.
+_RIDER_BY_TELEGRAM_ID = sa.select(riders).where(riders.c.telegram_id == sa.bindparam("telegram"))
+_RIDER_BY_ID = sa.select(riders).where(riders.c.id == sa.bindparam("rider"))
+_DRAFT = sa.select(drafts).where(drafts.c.rider_id == sa.bindparam("rider"))
+_SAVE_DRAFT = sa.update(drafts).where(drafts.c.rider_id == sa.bindparam("rider"))
+_REPORT = sa.select(reports).where(reports.c.id == sa.bindparam("number"))
+_FREE = sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < sa.bindparam("now"))
+_OTHER = outbox.alias("other")
+_CHAT_BUSY = (
+    sa.select(_OTHER.c.id)
+    .where(
+        _OTHER.c.chat_id == outbox.c.chat_id,
+        _OTHER.c.state == OutboxState.PENDING,
+        _OTHER.c.lease_until >= sa.bindparam("now"),
+    )
+    .exists()
+)
+_NOT_SKIPPED = outbox.c.chat_id.not_in(sa.bindparam("skip", expanding=True))
+_DUE_CHATS = (
+    sa.select(outbox.c.chat_id)
+    .where(
+        outbox.c.state == OutboxState.PENDING,
+        outbox.c.next_attempt_at <= sa.bindparam("now"),
+        _FREE,
+        ~_CHAT_BUSY,
+        _NOT_SKIPPED,
+    )
+    .group_by(outbox.c.chat_id)
+    .order_by(sa.func.min(outbox.c.id))
+    .limit(sa.bindparam("limit"))
+)
+_CLAIM_CHAT = (
+    sa.update(outbox)
+    .where(
+        outbox.c.chat_id == sa.bindparam("chat"),
+        outbox.c.state == OutboxState.PENDING,
+        outbox.c.next_attempt_at <= sa.bindparam("now"),
+        _FREE,
+        ~_CHAT_BUSY,
+    )
+    .values(lease_until=sa.bindparam("until"), leased_by=sa.bindparam("holder"))
+    .returning(*outbox.c)
+)
+_NEXT_DUE = (
+    sa.select(outbox.c.next_attempt_at)
+    .where(outbox.c.state == OutboxState.PENDING, _FREE, _NOT_SKIPPED)
+    .order_by(outbox.c.next_attempt_at)
+    .limit(1)
+)
+_MARK_SENT = (
+    sa.update(outbox)
+    .where(outbox.c.id == sa.bindparam("item"))
+    .values(
+        state=OutboxState.SENT,
+        message_id=sa.bindparam("message"),
+        sent_at=sa.bindparam("now"),
+        lease_until=None,
+        attempts=outbox.c.attempts + 1,
+    )
+)
+
+
 class Store:
     """The database, opened once; every unit of work is one `async with store.tx()`."""
 
@@ -110,6 +173,7 @@ class Store:
         # SQLite: statements run on the loop's thread, one transaction at a time (storage/db.py).
         self._local = in_loop_engine(engine)
         self._turn = asyncio.Lock()
+        self._held: Connection | None = None  # SQLite: one connection, kept open
 
     @asynccontextmanager
     async def tx(self) -> AsyncIterator[Tx]:
@@ -132,15 +196,21 @@ class Store:
         if _inside.get():
             raise RuntimeError("a SQLite transaction was opened inside another one")
         async with self._turn:
+            if self._held is None or self._held.invalidated:
+                self._held = self._local.connect()
             inside = _inside.set(True)
             try:
-                with self._local.begin() as conn:
-                    yield InLoop(conn)
+                with self._held.begin():
+                    yield InLoop(self._held)
             finally:
                 _inside.reset(inside)
 
     async def close(self) -> None:
         if self._local is not None:
+            async with self._turn:
+                if self._held is not None:
+                    self._held.close()
+                    self._held = None
             self._local.dispose()
         await self.engine.dispose()
 
@@ -171,7 +241,7 @@ class Tx:
 
     async def rider(self, telegram_id: int, language: Language, now: datetime) -> Rider:
         """The rider with this Telegram id, enrolled on first contact."""
-        row = await self._one(sa.select(riders).where(riders.c.telegram_id == telegram_id))
+        row = await self._one(_RIDER_BY_TELEGRAM_ID, telegram=telegram_id)
         if row is None:
             # Another update of the same rider may have enrolled them a moment ago.
             await self._add_unless_there(
@@ -182,12 +252,12 @@ class Tx:
                 language_chosen=False,
                 created_at=now,
             )
-            row = await self._one(sa.select(riders).where(riders.c.telegram_id == telegram_id))
+            row = await self._one(_RIDER_BY_TELEGRAM_ID, telegram=telegram_id)
             assert row is not None
         return _rider(row)
 
     async def rider_by_id(self, rider_id: int) -> Rider:
-        row = await self._one(sa.select(riders).where(riders.c.id == rider_id))
+        row = await self._one(_RIDER_BY_ID, rider=rider_id)
         assert row is not None, f"no rider {rider_id}"
         return _rider(row)
 
@@ -201,7 +271,7 @@ class Tx:
     # drafts ------------------------------------------------------------------------------------
 
     async def draft(self, rider_id: int) -> Draft | None:
-        row = await self._one(sa.select(drafts).where(drafts.c.rider_id == rider_id))
+        row = await self._one(_DRAFT, rider=rider_id)
         return None if row is None else _draft(row)
 
     async def save_draft(self, draft: Draft, now: datetime) -> Draft:
@@ -215,9 +285,7 @@ class Tx:
             "step": draft.step.value,
             "updated_at": now,
         }
-        changed = await self.conn.execute(
-            sa.update(drafts).where(drafts.c.rider_id == draft.rider_id).values(**values)
-        )
+        changed = await self.conn.execute(_SAVE_DRAFT, {"rider": draft.rider_id, **values})
         if changed.rowcount == 0:
             await self.conn.execute(
                 sa.insert(drafts).values(rider_id=draft.rider_id, created_at=now, **values)
@@ -302,7 +370,7 @@ class Tx:
         return report
 
     async def report(self, number: int) -> Report | None:
-        row = await self._one(sa.select(reports).where(reports.c.id == number))
+        row = await self._one(_REPORT, number=number)
         return None if row is None else _report(row)
 
     async def transition(
@@ -755,32 +823,10 @@ class Tx:
         out in order and its flood limit is paced in one place, however many workers share the
         database. A lease that runs out (a worker that died) makes the chat free again.
         """
-        free = sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now)
-        other = outbox.alias("other")
-        chat_busy = (
-            sa.select(other.c.id)
-            .where(
-                other.c.chat_id == outbox.c.chat_id,
-                other.c.state == OutboxState.PENDING,
-                other.c.lease_until >= now,
-            )
-            .exists()
+        due = await self.conn.execute(
+            _DUE_CHATS, {"now": now, "skip": list(skip_chats), "limit": limit}
         )
-        query = (
-            sa.select(outbox.c.chat_id)
-            .where(
-                outbox.c.state == OutboxState.PENDING,
-                outbox.c.next_attempt_at <= now,
-                free,
-                ~chat_busy,
-            )
-            .group_by(outbox.c.chat_id)
-            .order_by(sa.func.min(outbox.c.id))
-            .limit(limit)
-        )
-        if skip_chats:
-            query = query.where(outbox.c.chat_id.not_in(list(skip_chats)))
-        chats = [int(c) for c in (await self.conn.execute(query)).scalars().all()]
+        chats = [int(c) for c in due.scalars().all()]
         postgres = self.conn.dialect.name == "postgresql"
         claimed: list[OutboxItem] = []
         for chat_id in chats:
@@ -795,16 +841,7 @@ class Tx:
                 if not locked.scalar_one():
                     continue
             taken = await self.conn.execute(
-                sa.update(outbox)
-                .where(
-                    outbox.c.chat_id == chat_id,
-                    outbox.c.state == OutboxState.PENDING,
-                    outbox.c.next_attempt_at <= now,
-                    free,
-                    ~chat_busy,
-                )
-                .values(lease_until=now + lease, leased_by=holder)
-                .returning(*outbox.c)
+                _CLAIM_CHAT, {"chat": chat_id, "now": now, "until": now + lease, "holder": holder}
             )
             rows = sorted(taken.mappings(), key=lambda row: int(row["id"]))
             claimed += [_outbox(row) for row in rows]
@@ -854,28 +891,12 @@ class Tx:
 
     async def next_due(self, now: datetime, skip_chats: Collection[int] = ()) -> datetime | None:
         """When the next message not already leased falls due."""
-        free = sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now)
-        query = sa.select(outbox.c.next_attempt_at).where(
-            outbox.c.state == OutboxState.PENDING, free
-        )
-        if skip_chats:
-            query = query.where(outbox.c.chat_id.not_in(list(skip_chats)))
-        result = await self.conn.execute(query.order_by(outbox.c.next_attempt_at).limit(1))
+        result = await self.conn.execute(_NEXT_DUE, {"now": now, "skip": list(skip_chats)})
         value: datetime | None = result.scalar_one_or_none()
         return value
 
     async def mark_sent(self, item_id: int, message_id: int | None, now: datetime) -> None:
-        await self.conn.execute(
-            sa.update(outbox)
-            .where(outbox.c.id == item_id)
-            .values(
-                state=OutboxState.SENT,
-                message_id=message_id,
-                sent_at=now,
-                lease_until=None,
-                attempts=outbox.c.attempts + 1,
-            )
-        )
+        await self.conn.execute(_MARK_SENT, {"item": item_id, "message": message_id, "now": now})
 
     async def mark_retry(self, item_id: int, at: datetime, error: str, *, count: bool) -> None:
         await self.conn.execute(
@@ -945,8 +966,8 @@ class Tx:
 
     # -------------------------------------------------------------------------------------------
 
-    async def _one(self, query: sa.Select[Any]) -> RowMapping | None:
-        result = await self.conn.execute(query)
+    async def _one(self, query: sa.Select[Any], **parameters: object) -> RowMapping | None:
+        result = await self.conn.execute(query, parameters or None)
         row: RowMapping | None = result.mappings().first()
         return row
 
