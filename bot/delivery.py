@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from bot.domain import Button, Category, Language, OutMessage, Photo
+from bot.domain import Button, Category, Language, OutMessage, Photo, pseudonym
 from bot.geo import Router
 from bot.i18n import Texts
 from bot.render import CardContext, card_buttons, card_caption, waiting_list
 from bot.settings import Settings
-from storage.store import Card, OutboxItem, Store
+from storage.store import Card, OutboxItem, Store, Tx
 
 log = logging.getLogger(__name__)
 
@@ -140,9 +140,7 @@ class Delivery:
             while not self._stopping:
                 self._wake.clear()
                 try:
-                    await self.dispatch()
-                    async with self.store.tx() as tx:
-                        due = await tx.next_due(self.clock(), skip_chats=set(self._busy))
+                    due = await self._dispatch()
                 except Exception:
                     log.exception("delivery round failed; trying again shortly")
                     due = None
@@ -158,11 +156,30 @@ class Delivery:
 
     async def dispatch(self) -> int:
         """Lease what is due in chats that are not busy and start a task for each such chat."""
-        now = self.clock()
         async with self.store.tx() as tx:
-            items = await tx.claim_due(
-                now, self.lease, self.batch, skip_chats=set(self._busy), holder=self.holder
-            )
+            items = await self._claim(tx)
+        self._start(items)
+        return len(items)
+
+    async def _dispatch(self) -> datetime | None:
+        """Dispatch, and say when the next message not in hand falls due (unless woken again
+        meanwhile: the loop then goes round at once anyway)."""
+        async with self.store.tx() as tx:
+            items = await self._claim(tx)
+            due = None
+            if not self._wake.is_set():
+                busy = set(self._busy) | {item.chat_id for item in items if item.chat_id}
+                due = await tx.next_due(self.clock(), skip_chats=busy)
+        self._start(items)
+        return due
+
+    async def _claim(self, tx: Tx) -> list[OutboxItem]:
+        return await tx.claim_due(
+            self.clock(), self.lease, self.batch, skip_chats=set(self._busy), holder=self.holder
+        )
+
+    def _start(self, items: list[OutboxItem]) -> None:
+        """One task per chat, sending its leased messages in order (after the lease commits)."""
         by_chat: dict[int, list[OutboxItem]] = defaultdict(list)
         for item in items:
             assert item.chat_id is not None
@@ -174,7 +191,6 @@ class Delivery:
             task = asyncio.create_task(self._deliver_chat(chat_id, queue), name=f"chat-{chat_id}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return len(items)
 
     async def idle(self) -> None:
         """Wait until no chat task is running (for tests and orderly shutdown)."""
@@ -355,7 +371,6 @@ class Delivery:
             report = await tx.report(item.report_id)
             if report is None:
                 return None, None, None
-            rider = await tx.rider_by_id(report.rider_id)
             holder = await tx.staff_name(report.holder_id) if report.holder_id else None
             edit_id = None
             if item.kind == Kind.CARD_EDIT:
@@ -378,7 +393,7 @@ class Delivery:
             category=category,
             overdue=late and report.is_active,
             community_name=self._name(card_community or report.community_id),
-            rider_pseudonym=rider.pseudonym,
+            rider_pseudonym=pseudonym(report.rider_id),
             zone=self.settings.timezone,
             card_community=card_community,
             holder_name=holder,

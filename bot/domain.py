@@ -90,7 +90,12 @@ class Rider:
 
     @property
     def pseudonym(self) -> str:
-        return f"R-{self.id}"
+        return pseudonym(self.id)
+
+
+def pseudonym(rider_id: int) -> str:
+    """How a rider appears to staff and in exports: never by name or Telegram id."""
+    return f"R-{rider_id}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,7 +107,19 @@ class Card:
 _RIDER_BY_TELEGRAM_ID = sa.select(riders).where(riders.c.telegram_id == sa.bindparam("telegram"))
 _RIDER_BY_ID = sa.select(riders).where(riders.c.id == sa.bindparam("rider"))
 _DRAFT = sa.select(drafts).where(drafts.c.rider_id == sa.bindparam("rider"))
-_SAVE_DRAFT = sa.update(drafts).where(drafts.c.rider_id == sa.bindparam("rider"))
+
+
+def _draft_upsert(insert: Callable[[sa.Table], pg.Insert | sqlite.Insert]) -> sa.Executable:
+    """A draft's row is written whole at each step; created_at is kept from its first step."""
+    stmt = insert(drafts)
+    kept = ("rider_id", "created_at")
+    return stmt.on_conflict_do_update(
+        index_elements=[drafts.c.rider_id],
+        set_={c.name: stmt.excluded[c.name] for c in drafts.c if c.name not in kept},
+    )
+
+
+_SAVE_DRAFT = {"postgresql": _draft_upsert(pg_insert), "sqlite": _draft_upsert(sqlite_insert)}
 _REPORT = sa.select(reports).where(reports.c.id == sa.bindparam("number"))
 _FREE = sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < sa.bindparam("now"))
 _OTHER = outbox.alias("other")
@@ -285,11 +297,8 @@ class Tx:
             "step": draft.step.value,
             "updated_at": now,
         }
-        changed = await self.conn.execute(_SAVE_DRAFT, {"rider": draft.rider_id, **values})
-        if changed.rowcount == 0:
-            await self.conn.execute(
-                sa.insert(drafts).values(rider_id=draft.rider_id, created_at=now, **values)
-            )
+        upsert = _SAVE_DRAFT[self.conn.dialect.name]
+        await self.conn.execute(upsert, {"rider_id": draft.rider_id, "created_at": now, **values})
         return replace(draft, updated_at=now)
 
     async def take_draft(self, draft: Draft) -> bool:
@@ -359,14 +368,19 @@ class Tx:
                 filed_at=now,
                 updated_at=now,
             )
-            .returning(reports.c.id)
+            .returning(*reports.c)
         )
-        number = int(result.scalar_one())
+        report = _report(result.mappings().one())
         await self.add_event(
-            Event(number, now, None, status, actor=f"rider:{rider_id}", community_id=community_id)
+            Event(
+                report.number,
+                now,
+                None,
+                status,
+                actor=f"rider:{rider_id}",
+                community_id=community_id,
+            )
         )
-        report = await self.report(number)
-        assert report is not None
         return report
 
     async def report(self, number: int) -> Report | None:
