@@ -239,6 +239,7 @@ def handler_name(callback: Callable[..., Any]) -> str:
     return str(name).replace(".<locals>", "")
 
 
+@functools.lru_cache(maxsize=256)  # a handful of methods, each URL seen many times
 def api_method(url: str) -> str:
     """The Bot API method a request URL calls, never any part of the token.
 

@@ -104,7 +104,12 @@ class Card:
 
 # The statements run for every update and every message, built once with their parameters
 # left open: building a statement and its cache key costs more than SQLite running it.
-_RIDER_BY_TELEGRAM_ID = sa.select(riders).where(riders.c.telegram_id == sa.bindparam("telegram"))
+# A rider comes with their draft, if any: nearly every update of a rider reads both.
+_RIDER_BY_TELEGRAM_ID = (
+    sa.select(riders, *(c.label(f"draft_{c.name}") for c in drafts.c))
+    .select_from(riders.outerjoin(drafts, drafts.c.rider_id == riders.c.id))
+    .where(riders.c.telegram_id == sa.bindparam("telegram"))
+)
 _RIDER_BY_ID = sa.select(riders).where(riders.c.id == sa.bindparam("rider"))
 _DRAFT = sa.select(drafts).where(drafts.c.rider_id == sa.bindparam("rider"))
 
@@ -230,6 +235,8 @@ class Store:
 class Tx:
     def __init__(self, conn: Conn) -> None:
         self.conn = conn
+        # Drafts read along with their rider in this transaction, until this one changes them.
+        self._drafts: dict[int, Draft | None] = {}
 
     def insert(self, table: sa.Table) -> pg.Insert | sqlite.Insert:
         """An INSERT with this database's own ON CONFLICT clauses (PostgreSQL's or SQLite's)."""
@@ -266,7 +273,10 @@ class Tx:
             )
             row = await self._one(_RIDER_BY_TELEGRAM_ID, telegram=telegram_id)
             assert row is not None
-        return _rider(row)
+        rider = _rider(row)
+        draft = {c.name: row[f"draft_{c.name}"] for c in drafts.c}
+        self._drafts[rider.id] = None if draft["rider_id"] is None else _draft(draft)
+        return rider
 
     async def rider_by_id(self, rider_id: int) -> Rider:
         row = await self._one(_RIDER_BY_ID, rider=rider_id)
@@ -283,6 +293,8 @@ class Tx:
     # drafts ------------------------------------------------------------------------------------
 
     async def draft(self, rider_id: int) -> Draft | None:
+        if rider_id in self._drafts:
+            return self._drafts[rider_id]
         row = await self._one(_DRAFT, rider=rider_id)
         return None if row is None else _draft(row)
 
@@ -297,12 +309,14 @@ class Tx:
             "step": draft.step.value,
             "updated_at": now,
         }
+        self._drafts.pop(draft.rider_id, None)
         upsert = _SAVE_DRAFT[self.conn.dialect.name]
         await self.conn.execute(upsert, {"rider_id": draft.rider_id, "created_at": now, **values})
         return replace(draft, updated_at=now)
 
     async def take_draft(self, draft: Draft) -> bool:
         """Remove the draft as it was read; False if another update changed or filed it first."""
+        self._drafts.pop(draft.rider_id, None)
         gone = await self.conn.execute(
             sa.delete(drafts).where(
                 drafts.c.rider_id == draft.rider_id, drafts.c.updated_at == draft.updated_at
@@ -311,6 +325,7 @@ class Tx:
         return gone.rowcount == 1
 
     async def drop_draft(self, rider_id: int) -> bool:
+        self._drafts.pop(rider_id, None)
         gone = await self.conn.execute(sa.delete(drafts).where(drafts.c.rider_id == rider_id))
         return gone.rowcount > 0
 
@@ -1068,7 +1083,7 @@ def _event(row: RowMapping) -> Event:
     )
 
 
-def _draft(row: RowMapping) -> Draft:
+def _draft(row: Mapping[Any, Any]) -> Draft:
     photo = None
     if row["photo_file_id"] is not None or row["media_id"] is not None:
         photo = Photo(file_id=row["photo_file_id"], media_id=row["media_id"])
