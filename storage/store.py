@@ -163,6 +163,30 @@ _CLAIM_CHAT = (
     .values(lease_until=sa.bindparam("until"), leased_by=sa.bindparam("holder"))
     .returning(*outbox.c)
 )
+_CLAIM_KIND = (  # more of a chat's messages, for the worker that holds the chat
+    sa.update(outbox)
+    .where(
+        outbox.c.chat_id == sa.bindparam("chat"),
+        outbox.c.kind == sa.bindparam("of_kind"),
+        outbox.c.state == OutboxState.PENDING,
+        outbox.c.next_attempt_at <= sa.bindparam("now"),
+        _FREE,
+    )
+    .values(lease_until=sa.bindparam("until"), leased_by=sa.bindparam("holder"))
+    .returning(*outbox.c)
+)
+_QUEUED = (  # a chat's queue behind its first `beyond`, each with whether a list showed it
+    sa.select(
+        outbox,
+        sa.select(backlog_listed.c.card_id)
+        .where(backlog_listed.c.card_id == outbox.c.id)
+        .exists()
+        .label("listed"),
+    )
+    .where(outbox.c.chat_id == sa.bindparam("chat"), outbox.c.state == OutboxState.PENDING)
+    .order_by(outbox.c.id)
+    .offset(sa.bindparam("beyond"))
+)
 _NEXT_DUE = (
     sa.select(outbox.c.next_attempt_at)
     .where(outbox.c.state == OutboxState.PENDING, _FREE, _NOT_SKIPPED)
@@ -888,18 +912,9 @@ class Tx:
         self, chat_id: int, kind: str, now: datetime, until: datetime, holder: str | None
     ) -> list[OutboxItem]:
         """Lease the due messages of this kind in a chat this worker already holds."""
-        free = sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now)
         taken = await self.conn.execute(
-            sa.update(outbox)
-            .where(
-                outbox.c.chat_id == chat_id,
-                outbox.c.kind == kind,
-                outbox.c.state == OutboxState.PENDING,
-                outbox.c.next_attempt_at <= now,
-                free,
-            )
-            .values(lease_until=until, leased_by=holder)
-            .returning(*outbox.c)
+            _CLAIM_KIND,
+            {"chat": chat_id, "of_kind": kind, "now": now, "until": until, "holder": holder},
         )
         return sorted((_outbox(row) for row in taken.mappings()), key=lambda item: item.id)
 
@@ -1004,18 +1019,8 @@ class Tx:
 
     async def unlisted(self, chat_id: int, *, kind: str, beyond: int) -> list[OutboxItem]:
         """Queued messages of `kind` for the chat behind its first `beyond` that no list showed."""
-        listed = (
-            sa.select(backlog_listed.c.card_id)
-            .where(backlog_listed.c.card_id == outbox.c.id)
-            .exists()
-        )
-        queued = (
-            sa.select(outbox, listed.label("listed"))
-            .where(outbox.c.chat_id == chat_id, outbox.c.state == OutboxState.PENDING)
-            .order_by(outbox.c.id)
-            .offset(beyond)
-        )
-        rows = (await self.conn.execute(queued)).mappings()
+        queued = await self.conn.execute(_QUEUED, {"chat": chat_id, "beyond": beyond})
+        rows = queued.mappings()
         return [_outbox(row) for row in rows if row["kind"] == kind and not row["listed"]]
 
     async def queue_lists(
