@@ -125,7 +125,17 @@ def _draft_upsert(insert: Callable[[sa.Table], pg.Insert | sqlite.Insert]) -> sa
 
 
 _SAVE_DRAFT = {"postgresql": _draft_upsert(pg_insert), "sqlite": _draft_upsert(sqlite_insert)}
+_TAKE_DRAFT = sa.delete(drafts).where(
+    drafts.c.rider_id == sa.bindparam("rider"), drafts.c.updated_at == sa.bindparam("read_at")
+)
 _REPORT = sa.select(reports).where(reports.c.id == sa.bindparam("number"))
+_ADD_REPORT = sa.insert(reports).returning(*reports.c)
+_ADD_EVENT = sa.insert(events)
+_ADD_CARD = sa.insert(cards)
+_ENQUEUE = {  # a message is queued once: a second intent with the same key is ignored
+    "postgresql": pg_insert(outbox).on_conflict_do_nothing(index_elements=["key"]),
+    "sqlite": sqlite_insert(outbox).on_conflict_do_nothing(index_elements=["key"]),
+}
 _FREE = sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < sa.bindparam("now"))
 _OTHER = outbox.alias("other")
 _CHAT_BUSY = (
@@ -342,9 +352,7 @@ class Tx:
         """Remove the draft as it was read; False if another update changed or filed it first."""
         self._drafts.pop(draft.rider_id, None)
         gone = await self.conn.execute(
-            sa.delete(drafts).where(
-                drafts.c.rider_id == draft.rider_id, drafts.c.updated_at == draft.updated_at
-            )
+            _TAKE_DRAFT, {"rider": draft.rider_id, "read_at": draft.updated_at}
         )
         return gone.rowcount == 1
 
@@ -391,23 +399,22 @@ class Tx:
         now: datetime,
     ) -> Report:
         result = await self.conn.execute(
-            sa.insert(reports)
-            .values(
-                rider_id=rider_id,
-                category=category,
-                lat=lat,
-                lon=lon,
-                photo_file_id=photo.file_id,
-                media_id=photo.media_id,
-                note=note,
-                status=status.value,
-                community_id=community_id,
-                route_kind=route_kind.value,
-                route_distance_m=route_distance_m,
-                filed_at=now,
-                updated_at=now,
-            )
-            .returning(*reports.c)
+            _ADD_REPORT,
+            {
+                "rider_id": rider_id,
+                "category": category,
+                "lat": lat,
+                "lon": lon,
+                "photo_file_id": photo.file_id,
+                "media_id": photo.media_id,
+                "note": note,
+                "status": status.value,
+                "community_id": community_id,
+                "route_kind": route_kind.value,
+                "route_distance_m": route_distance_m,
+                "filed_at": now,
+                "updated_at": now,
+            },
         )
         report = _report(result.mappings().one())
         await self.add_event(
@@ -742,16 +749,17 @@ class Tx:
 
     async def add_event(self, event: Event) -> None:
         await self.conn.execute(
-            sa.insert(events).values(
-                report_id=event.report_number,
-                at=event.at,
-                from_status=event.from_status.value if event.from_status else None,
-                to_status=event.to_status.value,
-                actor=event.actor,
-                action=event.action.value,
-                note=event.note,
-                community_id=event.community_id,
-            )
+            _ADD_EVENT,
+            {
+                "report_id": event.report_number,
+                "at": event.at,
+                "from_status": event.from_status.value if event.from_status else None,
+                "to_status": event.to_status.value,
+                "actor": event.actor,
+                "action": event.action.value,
+                "note": event.note,
+                "community_id": event.community_id,
+            },
         )
 
     async def events_of(self, number: int) -> list[Event]:
@@ -823,20 +831,19 @@ class Tx:
     ) -> bool:
         """Queue a message once: a second intent with the same key is ignored."""
         added = await self.conn.execute(
-            self.insert(outbox)
-            .values(
-                key=key,
-                kind=kind,
-                chat_id=chat_id,
-                community_id=community_id,
-                report_id=report_id,
-                payload=dict(payload or {}),
-                state=OutboxState.PENDING if chat_id is not None else OutboxState.WAITING,
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["key"])
+            _ENQUEUE[self.conn.dialect.name],
+            {
+                "key": key,
+                "kind": kind,
+                "chat_id": chat_id,
+                "community_id": community_id,
+                "report_id": report_id,
+                "payload": dict(payload or {}),
+                "state": OutboxState.PENDING if chat_id is not None else OutboxState.WAITING,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            },
         )
         return added.rowcount == 1
 
@@ -971,13 +978,14 @@ class Tx:
 
     async def add_card(self, card: Card, now: datetime) -> None:
         await self.conn.execute(
-            sa.insert(cards).values(
-                report_id=card.report_number,
-                community_id=card.community_id,
-                chat_id=card.chat_id,
-                message_id=card.message_id,
-                posted_at=now,
-            )
+            _ADD_CARD,
+            {
+                "report_id": card.report_number,
+                "community_id": card.community_id,
+                "chat_id": card.chat_id,
+                "message_id": card.message_id,
+                "posted_at": now,
+            },
         )
 
     async def card_at(self, chat_id: int, message_id: int) -> Card | None:
