@@ -1,9 +1,11 @@
 """The database: one async engine, migrations applied at start-up, and what a transaction runs on.
 
 On PostgreSQL a transaction's statements go through asyncpg. On SQLite they run on the event
-loop's own thread (`InLoop`): a SQLite statement takes microseconds, while handing each one to
-aiosqlite's thread and back cost about three times the statement itself (bench/intake.py). The
-store runs SQLite transactions one at a time, so no statement ever waits for SQLite's lock.
+loop's own thread (`InLoop`): a SQLite statement takes microseconds, and handing each one to
+aiosqlite's thread and back cost more than the statement (a transaction of three statements:
+1.96 ms of CPU through aiosqlite, 0.54 ms on the loop's thread, measured on this project's
+machines). The store runs SQLite transactions one at a time, so no statement waits for SQLite's
+lock held by another of this process's transactions.
 """
 
 from __future__ import annotations
