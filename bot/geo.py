@@ -490,18 +490,19 @@ class Router:
         areas = self._areas
         if not areas:
             return Route(None, RouteKind.OUTSIDE, math.inf)
-        # One query with the box around the point that holds every area within the tolerance
-        # (given as a one-element array: STRtree.query is much faster on arrays than scalars).
+        # Most points are inside an area: one query finds the areas that hold the point (given
+        # as a one-element array: STRtree.query is much faster on arrays than on scalars).
+        hits = self._tree.query(shapely.points([[lon, lat]]), predicate="intersects")[1]
+        if hits.size == 1:
+            return self._inside[int(hits[0])]
+        if hits.size > 1:
+            chosen = _pick_covering([areas[int(i)] for i in hits], lat, lon)
+            return Route(chosen.id, RouteKind.INSIDE, 0.0)
+        # Then the box around the point that holds every area within the tolerance.
         tolerance = self._tolerance_m
         r = _degree_radius(lat, tolerance)
         around = self._tree.query(shapely.box([lon - r], [lat - r], [lon + r], [lat + r]))[1]
         if around.size:
-            hits = around[shapely.intersects_xy(self._geoms[around], lon, lat)]
-            if hits.size == 1:
-                return self._inside[int(hits[0])]
-            if hits.size > 1:
-                chosen = _pick_covering([areas[int(i)] for i in hits], lat, lon)
-                return Route(chosen.id, RouteKind.INSIDE, 0.0)
             candidates = [areas[int(i)] for i in around]
             lower = [_box_degrees(a, lat, lon) for a in candidates]
             found = _nearest_within(candidates, lower, lat, lon, tolerance)
