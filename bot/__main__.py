@@ -8,6 +8,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from pathlib import Path
+
+from dotenv import load_dotenv
 
 from bot.errors import ConfigError
 from bot.logs import configure_logging
@@ -17,6 +20,9 @@ log = logging.getLogger("bot")
 
 
 def main() -> int:
+    # `.env` also feeds what libraries read from the environment themselves (HTTPS_PROXY and
+    # the other proxy variables); the process environment still wins.
+    load_dotenv(Path(".env"), override=False)
     try:
         settings = Settings.from_env()
     except ConfigError as exc:

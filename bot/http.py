@@ -89,6 +89,9 @@ class AiohttpRequest(BaseRequest):
             # Telegram sets no cookies; the default jar would be consulted on every call.
             cookie_jar=aiohttp.DummyCookieJar(),
             timeout=aiohttp.ClientTimeout(total=None),
+            # HTTPS_PROXY / HTTP_PROXY / NO_PROXY from the environment, as PTB's httpx honours
+            # them: where Telegram is blocked, the Bot API is reached through a proxy.
+            trust_env=True,
         )
 
     async def shutdown(self) -> None:

@@ -233,3 +233,31 @@ async def test_initialize_and_shutdown_may_be_repeated(telegram: FakeTelegram) -
     await request.initialize()
     assert await request.post(telegram.method_url("getMe")) == ME
     await request.shutdown()
+
+
+async def test_a_proxy_named_in_the_environment_carries_the_calls(
+    telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where Telegram is blocked, operators reach it through HTTPS_PROXY / HTTP_PROXY."""
+    seen: list[str] = []
+
+    async def forward(request: web.Request) -> web.Response:
+        seen.append(str(request.url))
+        return _ok(ME)
+
+    app = web.Application()
+    app.router.add_route("*", "/{anything:.*}", forward)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{runner.addresses[0][1]}")
+    try:
+        async with bot_on(telegram, AiohttpRequest()) as bot:
+            assert (await bot.get_me()).username == "suishoubao_bot"
+    finally:
+        await runner.cleanup()
+    assert seen and all(url.endswith(f"/bot{TOKEN}/getMe") for url in seen)
+    assert telegram.calls == [], "the call went around the proxy"

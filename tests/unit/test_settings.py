@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import time
 from pathlib import Path
 
@@ -80,3 +81,19 @@ def test_dotenv_is_read_and_the_environment_wins(tmp_path: Path) -> None:
     settings = Settings.from_env({"DIGEST_TIME": "06:00"}, env_file=env)
     assert settings.default_language is Language.EN
     assert settings.digest_time == time(6, 0)
+
+
+def test_a_proxy_in_dotenv_reaches_the_environment_where_the_transport_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.__main__ import main
+
+    for name in ("HTTPS_PROXY", "NO_PROXY", "BOT_TOKEN"):
+        monkeypatch.setenv(name, "")  # recorded, so the test leaves the environment as it was
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("NO_PROXY", "localhost")  # the process environment wins over .env
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("HTTPS_PROXY=http://proxy.example.org:3128\nNO_PROXY=x\n")
+    assert main() == 2  # no BOT_TOKEN: it stops there, after reading .env
+    assert os.environ["HTTPS_PROXY"] == "http://proxy.example.org:3128"
+    assert os.environ["NO_PROXY"] == "localhost"
