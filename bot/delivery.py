@@ -168,7 +168,7 @@ class Delivery:
             items = await self._claim(tx)
             due = None
             if not self._wake.is_set():
-                busy = set(self._busy) | {item.chat_id for item in items if item.chat_id}
+                busy = set(self._busy) | {i.chat_id for i in items if i.chat_id is not None}
                 due = await tx.next_due(self.clock(), skip_chats=busy)
         self._start(items)
         return due

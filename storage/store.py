@@ -114,6 +114,20 @@ _RIDER_BY_ID = sa.select(riders).where(riders.c.id == sa.bindparam("rider"))
 _DRAFT = sa.select(drafts).where(drafts.c.rider_id == sa.bindparam("rider"))
 
 
+# Each database's own INSERT, with its ON CONFLICT clauses.
+_INSERT: dict[str, Callable[[sa.Table], pg.Insert | sqlite.Insert]] = {
+    "postgresql": pg_insert,
+    "sqlite": sqlite_insert,
+}
+
+
+def _per_database(
+    build: Callable[[Callable[[sa.Table], pg.Insert | sqlite.Insert]], sa.Executable],
+) -> dict[str, sa.Executable]:
+    """A statement built once for each database, from that database's INSERT."""
+    return {name: build(insert) for name, insert in _INSERT.items()}
+
+
 def _draft_upsert(insert: Callable[[sa.Table], pg.Insert | sqlite.Insert]) -> sa.Executable:
     """A draft's row is written whole at each step; created_at is kept from its first step."""
     stmt = insert(drafts)
@@ -124,7 +138,7 @@ def _draft_upsert(insert: Callable[[sa.Table], pg.Insert | sqlite.Insert]) -> sa
     )
 
 
-_SAVE_DRAFT = {"postgresql": _draft_upsert(pg_insert), "sqlite": _draft_upsert(sqlite_insert)}
+_SAVE_DRAFT = _per_database(_draft_upsert)
 _TAKE_DRAFT = sa.delete(drafts).where(
     drafts.c.rider_id == sa.bindparam("rider"), drafts.c.updated_at == sa.bindparam("read_at")
 )
@@ -132,10 +146,9 @@ _REPORT = sa.select(reports).where(reports.c.id == sa.bindparam("number"))
 _ADD_REPORT = sa.insert(reports).returning(*reports.c)
 _ADD_EVENT = sa.insert(events)
 _ADD_CARD = sa.insert(cards)
-_ENQUEUE = {  # a message is queued once: a second intent with the same key is ignored
-    "postgresql": pg_insert(outbox).on_conflict_do_nothing(index_elements=["key"]),
-    "sqlite": sqlite_insert(outbox).on_conflict_do_nothing(index_elements=["key"]),
-}
+_ENQUEUE = _per_database(  # a message is queued once: a second intent with the same key is ignored
+    lambda insert: insert(outbox).on_conflict_do_nothing(index_elements=["key"])
+)
 _FREE = sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < sa.bindparam("now"))
 _OTHER = outbox.alias("other")
 _CHAT_BUSY = (
@@ -274,9 +287,7 @@ class Tx:
 
     def insert(self, table: sa.Table) -> pg.Insert | sqlite.Insert:
         """An INSERT with this database's own ON CONFLICT clauses (PostgreSQL's or SQLite's)."""
-        if self.conn.dialect.name == "postgresql":
-            return pg_insert(table)
-        return sqlite_insert(table)
+        return _INSERT[self.conn.dialect.name](table)
 
     async def _add_unless_there(self, table: sa.Table, key: list[str], **values: object) -> bool:
         """Insert a row unless one with the same key exists; True if this call added it.
