@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import urllib.request
+from urllib.parse import urlsplit
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
@@ -45,6 +47,7 @@ class AiohttpRequest(BaseRequest):
         "_media_write_timeout",
         "_pool_size",
         "_pool_timeout",
+        "_proxies",
         "_read_timeout",
         "_session",
         "_slots",
@@ -71,6 +74,8 @@ class AiohttpRequest(BaseRequest):
         self._media_write_timeout = media_write_timeout
         self._session: aiohttp.ClientSession | None = None
         self._slots: asyncio.Semaphore | None = None
+        # The proxy for each scheme and host, read from the environment once per session.
+        self._proxies: dict[tuple[str, str], str | None] = {}
 
     @property
     def read_timeout(self) -> float | None:
@@ -89,10 +94,8 @@ class AiohttpRequest(BaseRequest):
             # Telegram sets no cookies; the default jar would be consulted on every call.
             cookie_jar=aiohttp.DummyCookieJar(),
             timeout=aiohttp.ClientTimeout(total=None),
-            # HTTPS_PROXY / HTTP_PROXY / NO_PROXY from the environment, as PTB's httpx honours
-            # them: where Telegram is blocked, the Bot API is reached through a proxy.
-            trust_env=True,
         )
+        self._proxies = {}
 
     async def shutdown(self) -> None:
         """Close the session and wait for its connections to close; safe to call twice."""
@@ -136,6 +139,7 @@ class AiohttpRequest(BaseRequest):
                     data=_body(request_data),
                     timeout=timeout,
                     allow_redirects=False,  # as httpx: Telegram does not redirect
+                    proxy=self._proxy(url),
                 ) as response:
                     return response.status, await response.read()
         except TimeoutError as exc:  # aiohttp's timeout errors are TimeoutErrors too
@@ -144,6 +148,20 @@ class AiohttpRequest(BaseRequest):
             raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
         finally:
             slots.release()
+
+    def _proxy(self, url: str) -> str | None:
+        """The proxy the environment names for this URL's host, as PTB's httpx honours them:
+        HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY. Where Telegram is blocked, operators reach
+        the Bot API through one. Looked up once per host (aiohttp's own `trust_env` reads the
+        environment and ~/.netrc on every request, which costs more than the request)."""
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        key = (parts.scheme, host)
+        if key not in self._proxies:
+            bypass = bool(host) and urllib.request.proxy_bypass(host)
+            proxies = urllib.request.getproxies()
+            self._proxies[key] = None if bypass else proxies.get(parts.scheme, proxies.get("all"))
+        return self._proxies[key]
 
 
 def _chosen(value: ODVInput[float], default: float | None) -> float | None:

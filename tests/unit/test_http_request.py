@@ -261,3 +261,15 @@ async def test_a_proxy_named_in_the_environment_carries_the_calls(
         await runner.cleanup()
     assert seen and all(url.endswith(f"/bot{TOKEN}/getMe") for url in seen)
     assert telegram.calls == [], "the call went around the proxy"
+
+
+async def test_a_host_in_no_proxy_is_called_directly(
+    telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")  # nobody answers there
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    async with bot_on(telegram, AiohttpRequest()) as bot:
+        assert (await bot.get_me()).username == "suishoubao_bot"
+    assert telegram.calls
