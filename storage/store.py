@@ -144,6 +144,12 @@ _TAKE_DRAFT = sa.delete(drafts).where(
 )
 _REPORT = sa.select(reports).where(reports.c.id == sa.bindparam("number"))
 _ADD_REPORT = sa.insert(reports).returning(*reports.c)
+_FILED_SINCE = (
+    sa.select(sa.func.count())
+    .select_from(reports)
+    .where(reports.c.rider_id == sa.bindparam("rider"), reports.c.filed_at >= sa.bindparam("since"))
+)
+_LINKS = sa.select(community_links)
 _ADD_EVENT = sa.insert(events)
 _ADD_CARD = sa.insert(cards)
 _ENQUEUE = _per_database(  # a message is queued once: a second intent with the same key is ignored
@@ -751,11 +757,7 @@ class Tx:
         return (await self.conn.execute(query)).rowcount > 0
 
     async def reports_filed_since(self, rider_id: int, since: datetime) -> int:
-        result = await self.conn.execute(
-            sa.select(sa.func.count())
-            .select_from(reports)
-            .where(reports.c.rider_id == rider_id, reports.c.filed_at >= since)
-        )
+        result = await self.conn.execute(_FILED_SINCE, {"rider": rider_id, "since": since})
         return int(result.scalar_one())
 
     async def add_event(self, event: Event) -> None:
@@ -782,7 +784,7 @@ class Tx:
     # staff groups ------------------------------------------------------------------------------
 
     async def links(self) -> dict[str, int]:
-        result = await self.conn.execute(sa.select(community_links))
+        result = await self.conn.execute(_LINKS)
         return {row["community_id"]: int(row["chat_id"]) for row in result.mappings()}
 
     async def link(self, community_id: str, chat_id: int, by: int | None, now: datetime) -> None:
