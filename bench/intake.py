@@ -16,7 +16,7 @@ action, read from fakegram's event stream.
     updates, spread evenly at the rate the bot received them in the same run. This is the floor
     the target is judged against. A bot's CPU per update falls as its load rises (one
     getUpdates brings more updates, one wake of the event loop does more, caches stay warm): the
-    bare floor itself costs about half as much again per operation at the riders' pace as flat
+    bare floor itself costs half as much again per operation, or more, at the riders' pace as flat
     out. The bot cannot run flat out: Telegram's limits pace it (a message a second to each rider,
     30 a second in all, 20 a minute to a group), so comparing it with the floor flat out would
     charge it for Telegram's pacing. Both ratios are printed.
