@@ -77,6 +77,9 @@ class Settings:
             raise ConfigError(
                 "BOT_TOKEN does not look like a bot token (digits, a colon, then letters)."
             )
+        for name in PROXY_VARIABLES:  # read by the Bot API transport itself (bot/http.py)
+            for spelled in (name, name.lower()):
+                _proxy(spelled, get(spelled))
         return cls(
             bot_token=token,
             telegram_api_url=_url(
@@ -120,6 +123,10 @@ class Settings:
         )
 
 
+# The environment's proxy variables, as urllib (and PTB's httpx before) read them.
+PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
+
+
 def _url(name: str, raw: str | None, default: str) -> str:
     if raw is None:
         return default
@@ -129,6 +136,18 @@ def _url(name: str, raw: str | None, default: str) -> str:
             f"{name} must be an http(s) URL such as https://api.telegram.org, not {raw!r}."
         )
     return raw.rstrip("/")
+
+
+def _proxy(name: str, raw: str | None) -> None:
+    """A proxy the Bot API calls would go through must be one aiohttp can use."""
+    if raw is None:
+        return
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"{name} must be an http(s) proxy URL such as http://proxy.example.org:3128, "
+            f"not {raw!r}."
+        )
 
 
 def _database_url(raw: str) -> str:

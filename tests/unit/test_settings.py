@@ -97,3 +97,14 @@ def test_a_proxy_in_dotenv_reaches_the_environment_where_the_transport_reads_it(
     assert main() == 2  # no BOT_TOKEN: it stops there, after reading .env
     assert os.environ["HTTPS_PROXY"] == "http://proxy.example.org:3128"
     assert os.environ["NO_PROXY"] == "localhost"
+
+
+@pytest.mark.parametrize("name", ["HTTPS_PROXY", "http_proxy", "ALL_PROXY"])
+@pytest.mark.parametrize("raw", ["proxy.example.org:3128", "socks5://proxy:1080", "http://"])
+def test_a_proxy_the_transport_cannot_use_stops_start_up_naming_it(name: str, raw: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{name} must be an http\\(s\\) proxy URL"):
+        Settings.from_mapping({name: raw})
+
+
+def test_an_http_proxy_is_accepted() -> None:
+    Settings.from_mapping({"HTTPS_PROXY": "http://user:pw@proxy.example.org:3128"})
